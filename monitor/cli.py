@@ -1,0 +1,130 @@
+"""The ``ektp-monitor`` command line (stable: scripts and docs rely on these names).
+
+::
+
+    ektp-monitor demo [--out DIR] [--speed N] [--keep-running]
+    ektp-monitor run -c FILE
+    ektp-monitor check -c FILE [--device ID] [--json]
+    ektp-monitor config validate FILE | show FILE | schema
+    ektp-monitor db upgrade -c FILE | downgrade -c FILE REV | current -c FILE
+    ektp-monitor outages -c FILE [--open] [--since DATE] [--json]
+    ektp-monitor report -c FILE [--site ID] [--week 2026-W47 | --from D --to D] [--format pdf,html,csv]
+                        [--out DIR] [--send]
+
+``-c`` may also come from ``EKTP_MONITOR_CONFIG``. Exit codes: 0 success; 1 the command ran and
+failed; 2 bad config or usage; 3 not available in this version. Each command lives in
+``monitor/commands/<name>.py`` with a ``main(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from monitor import __version__
+from monitor.errors import ConfigError, MonitorError, NotReadyError
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_READY = 0, 1, 2, 3
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", default=os.environ.get("EKTP_MONITOR_CONFIG"),
+                   help="config file (default: $EKTP_MONITOR_CONFIG)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ektp-monitor",
+        description="Health monitor for e-KTP recording server rooms: servers, UPS, surge protection, "
+                    "network and the central link; outages with causes; Telegram alerts; weekly reports.")
+    parser.add_argument("--version", action="version", version=f"ektp-monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("demo", help="self-contained simulated office through a lightning storm (loopback only)")
+    p.add_argument("--out", default=None, help="folder for the database, reports and logs (default: a new temp dir)")
+    p.add_argument("--speed", type=float, default=1.0, help="time compression factor (default 1)")
+    p.add_argument("--keep-running", action="store_true", help="keep the monitor and simulators running at the end")
+    p.add_argument("--plain", action="store_true", help="plain text output (no colours / progress line)")
+
+    p = sub.add_parser("run", help="the monitor daemon")
+    _config_arg(p)
+
+    p = sub.add_parser("check", help="one round of every check, now; results printed")
+    _config_arg(p)
+    p.add_argument("--device", action="append", default=[], metavar="ID",
+                   help="only this device (ID or SITE/ID); repeatable")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = sub.add_parser("config", help="validate, show or describe the config")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    q = csub.add_parser("validate", help="exit 0, or print every error with file:line and key path (exit 2)")
+    q.add_argument("file")
+    q = csub.add_parser("show", help="print the effective config with secrets redacted")
+    q.add_argument("file")
+    q.add_argument("--json", action="store_true")
+    csub.add_parser("schema", help="print the JSON Schema of the config (for editor completion)")
+
+    p = sub.add_parser("db", help="database schema")
+    dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    q = dsub.add_parser("upgrade", help="apply migrations")
+    _config_arg(q)
+    q.add_argument("--revision", default="head")
+    q = dsub.add_parser("downgrade", help="revert migrations to REVISION (e.g. base)")
+    _config_arg(q)
+    q.add_argument("revision")
+    q = dsub.add_parser("current", help="print the schema revision")
+    _config_arg(q)
+
+    p = sub.add_parser("outages", help="list recorded outages")
+    _config_arg(p)
+    p.add_argument("--open", action="store_true", help="only outages still open")
+    p.add_argument("--since", metavar="DATE", help="started at or after DATE (YYYY-MM-DD, site-local)")
+    p.add_argument("--site", metavar="ID")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = sub.add_parser("report", help="build (and send) the weekly downtime report")
+    _config_arg(p)
+    p.add_argument("--site", metavar="ID", action="append", default=[])
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--week", metavar="YYYY-Www", help="ISO week, e.g. 2026-W47 (default: last week)")
+    g.add_argument("--from", dest="date_from", metavar="DATE")
+    p.add_argument("--to", dest="date_to", metavar="DATE")
+    p.add_argument("--incident", type=int, metavar="ID", help="escalation report for one incident")
+    p.add_argument("--format", default=None, help="comma list of pdf,html,csv (default from config)")
+    p.add_argument("--out", default=None, help="output folder (default reports.out_dir)")
+    p.add_argument("--send", action="store_true", help="also send through the outbox to the audiences")
+    p.add_argument("--language", choices=["id", "en"], default=None)
+    return parser
+
+
+_COMMANDS = {"demo": "demo", "run": "run", "check": "check", "config": "config", "db": "db",
+             "outages": "outages", "report": "report"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", "unset") is None:
+        parser.error(f"{args.command}: give the config file with -c FILE or EKTP_MONITOR_CONFIG")
+    module = importlib.import_module(f"monitor.commands.{_COMMANDS[args.command]}")
+    try:
+        code: int = module.main(args)
+        return code
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    except NotReadyError as exc:
+        print(f"ektp-monitor {args.command}: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
+    except MonitorError as exc:
+        print(f"ektp-monitor {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The events the detection engine writes and the alerting side consumes (the ``events`` table).
+
+This is the contract between ``monitor/engine`` (writer) and ``alerts/`` (reader): the engine knows
+nothing of Telegram, the alerts know nothing of checks. An event row is written in the *same
+transaction* as the state change it reports; the alerting side claims rows with a conditional UPDATE
+(``claimed_at IS NULL``), routes them into outbox rows and commits both together.
+
+Payload fields (JSON; times are ISO 8601 UTC strings ending in ``Z``; every payload has ``site`` and,
+for device events, ``device`` (the config id) and ``device_name``):
+
+=====================  =====================================================================================
+kind                   payload
+=====================  =====================================================================================
+outage_opened          status, started_at (first failed check), confirmed_at, reason, cause, evidence[],
+                       planned (inside maintenance), incident_id, kind (device kind), metrics (latest)
+outage_changed         status, previous_status, cause, previous_cause, reason, evidence[], incident_id
+outage_closed          started_at, ended_at, duration_s, status (worst), cause, evidence[], planned,
+                       incident_id, gap_s (time inside monitor gaps)
+incident_opened        incident_id, cause, started_at, devices[] (ids), planned
+incident_changed       incident_id, cause, previous_cause, devices[]
+incident_closed        incident_id, cause, started_at, ended_at, duration_s, devices[]
+flapping_started       changes, window_s, status
+flapping_stopped       status
+observation            kind (ObservationKind), text, values{}, source (poll/trap/selfwatch): a notable fact
+                       that is not itself an outage: abnormal mains voltage, strike counted, SPD tripped,
+                       UPS on battery (trap), device rebooted, replace-battery flag
+monitor_gap            started_at, ended_at, duration_s, reason (process_stopped/host_rebooted/clock_jump),
+                       boot_time
+monitor_started        version, pid
+=====================  =====================================================================================
+
+An evidence item (in ``evidence[]``) is ``{"time", "device", "kind", "text", "source", "values"}`` —
+enough for a person to check the inferred cause.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    OUTAGE_OPENED = "outage_opened"
+    OUTAGE_CHANGED = "outage_changed"
+    OUTAGE_CLOSED = "outage_closed"
+    INCIDENT_OPENED = "incident_opened"
+    INCIDENT_CHANGED = "incident_changed"
+    INCIDENT_CLOSED = "incident_closed"
+    FLAPPING_STARTED = "flapping_started"
+    FLAPPING_STOPPED = "flapping_stopped"
+    OBSERVATION = "observation"
+    MONITOR_GAP = "monitor_gap"
+    MONITOR_STARTED = "monitor_started"
