@@ -1,0 +1,188 @@
+"""Debian's net-snmp ``snmpd`` on loopback with a generated config.
+
+Usage::
+
+    users = [SnmpdUser("monitor", "SHA-256", "authpass123", "AES", "privpass123")]
+    with SnmpdAgent(communities=["public"], users=users,
+                    overrides=[Override("1.3.6.1.2.1.33.1.4.1.0", "integer", 3, writable=True)],
+                    rw_community="private") as agent:
+        agent.port
+
+Pitfalls handled here (library-findings §2b): ``-C -c FILE`` ignores the system config;
+``SNMP_PERSISTENT_DIR`` keeps createUser state out of /var/lib/snmp; ``MIBS="" MIBDIRS=/nonexistent``
+stops the "Cannot find module" log spam; endpoints go on the command line (never ``agentAddress`` in the
+config, which silently truncates long lists). Start-up is proven with a GET of a token only this
+instance serves. Every address serves the same values: use several agents when devices must differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from monitor.sandbox import ChildProcess, SandboxError, free_udp_port, require_loopback, snmp_get, wait_until
+
+__all__ = ["Override", "SnmpdAgent", "SnmpdUser"]
+
+_PROBE_OID = "1.3.6.1.4.1.99999.4242.1.0"
+_AUTH = {"md5": "MD5", "sha": "SHA", "sha224": "SHA-224", "sha256": "SHA-256", "sha384": "SHA-384",
+         "sha512": "SHA-512"}
+_PRIV = {"des": "DES", "aes": "AES", "aes128": "AES"}
+_TYPES = {"integer", "uinteger", "octet_str", "object_id", "counter", "null"}
+
+
+@dataclass(frozen=True)
+class SnmpdUser:
+    """A USM user: ``auth`` is md5/sha/sha224/sha256/sha384/sha512 (or net-snmp spellings like
+    SHA-256), ``priv`` des/aes (AES-128). No ``auth`` means noAuthNoPriv."""
+
+    user: str
+    auth: str | None = None
+    auth_key: str | None = None
+    priv: str | None = None
+    priv_key: str | None = None
+    writable: bool = False
+
+    def lines(self) -> list[str]:
+        if not self.auth:
+            return [f"createUser {self.user}", f"{'rw' if self.writable else 'ro'}user {self.user} noauth"]
+        auth = _AUTH.get(self.auth.lower().replace("-", ""), self.auth)
+        line = f'createUser {self.user} {auth} "{self.auth_key}"'
+        level = "auth"
+        if self.priv:
+            line += f' {_PRIV.get(self.priv.lower().replace("-", ""), self.priv)} "{self.priv_key}"'
+            level = "priv"
+        return [line, f"{'rw' if self.writable else 'ro'}user {self.user} {level}"]
+
+
+@dataclass(frozen=True)
+class Override:
+    """A value snmpd serves at ``oid`` (``type``: integer, uinteger (gauge), counter, octet_str,
+    object_id, null); ``writable`` accepts SNMP SET (``override -rw``)."""
+
+    oid: str
+    type: str
+    value: int | str = ""
+    writable: bool = False
+
+    def line(self) -> str:
+        if self.type not in _TYPES:
+            raise ValueError(f"override type {self.type!r}: use one of {', '.join(sorted(_TYPES))}")
+        value = f'"{self.value}"' if self.type == "octet_str" else str(self.value)
+        return f"override {'-rw ' if self.writable else ''}.{self.oid.strip('.')} {self.type} {value}".rstrip()
+
+
+def _snmpd() -> str:
+    found = shutil.which("snmpd") or ("/usr/sbin/snmpd" if Path("/usr/sbin/snmpd").exists() else None)
+    if not found:
+        raise SandboxError("snmpd not found: apt-get install snmpd")
+    return found
+
+
+class SnmpdAgent:
+    """One snmpd process answering on ``hosts`` (loopback addresses), all on one free port."""
+
+    def __init__(self, *, communities: Sequence[str] = (), rw_community: str | None = None,
+                 users: Sequence[SnmpdUser] = (), overrides: Sequence[Override] = (),
+                 hosts: Sequence[str] = ("127.0.0.1",), port: int | None = None, extra_config: str = "",
+                 work_dir: Path | None = None, startup_timeout: float = 15.0, attempts: int = 3) -> None:
+        self.hosts = [require_loopback(h) for h in hosts]
+        if not self.hosts:
+            raise ValueError("snmpd needs at least one address")
+        self.communities = list(communities)
+        self.rw_community = rw_community
+        self.users = list(users)
+        self.overrides = list(overrides)
+        self.extra_config = extra_config
+        self._fixed_port = port
+        self.port = port or 0
+        self.startup_timeout = startup_timeout
+        self.attempts = max(1, attempts)
+        self._own_dir = work_dir is None
+        self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="ektp-snmpd-"))
+        self._token = secrets.token_hex(8)
+        self._probe_community = "probe-" + secrets.token_hex(6)
+        self._proc: ChildProcess | None = None
+
+    @property
+    def host(self) -> str:
+        return self.hosts[0]
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def config_text(self) -> str:
+        lines = ["# generated by monitor.sandbox.snmpd (loopback only)",
+                 f"rocommunity {self._probe_community} 127.0.0.1 .{_PROBE_OID.rsplit('.', 1)[0]}",
+                 f'override .{_PROBE_OID} octet_str "{self._token}"']
+        lines += [f"rocommunity {c} 127.0.0.0/8" for c in self.communities]
+        if self.rw_community:
+            lines.append(f"rwcommunity {self.rw_community} 127.0.0.0/8")
+        for u in self.users:
+            lines += u.lines()
+        lines += [o.line() for o in self.overrides]
+        if self.extra_config:
+            lines.append(self.extra_config)
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> SnmpdAgent:
+        if self._proc is not None:
+            return self
+        persist = self.work_dir / "persist"
+        persist.mkdir(parents=True, exist_ok=True)
+        conf = self.work_dir / "snmpd.conf"
+        conf.write_text(self.config_text(), encoding="utf-8")
+        conf.chmod(0o600)
+        env = {**os.environ, "MIBS": "", "MIBDIRS": "/nonexistent", "SNMP_PERSISTENT_DIR": str(persist)}
+        last = ""
+        for attempt in range(self.attempts):
+            self.port = self._fixed_port or free_udp_port(self.host)
+            endpoints = ",".join(f"udp:{h}:{self.port}" if ":" not in h else f"udp6:[{h}]:{self.port}"
+                                 for h in self.hosts)
+            log = self.work_dir / f"snmpd-{attempt}.log"
+            argv = [_snmpd(), "-f", "-Lf", str(log), "-C", "-c", str(conf), "-p", str(self.work_dir / "snmpd.pid"),
+                    endpoints]
+            proc = ChildProcess(argv, env=env, cwd=self.work_dir, log=self.work_dir / f"snmpd-{attempt}.out")
+            if wait_until(lambda p=proc: not p.alive() or self._answers(), self.startup_timeout, 0.1) \
+                    and proc.alive():
+                self._proc = proc
+                return self
+            last = log.read_text(errors="replace")[-2000:] if log.exists() else proc.log_tail()
+            proc.stop()
+            if self._fixed_port:
+                break
+        raise SandboxError(f"snmpd did not answer on {self.host}:{self.port}:\n{last}")
+
+    def _answers(self) -> bool:
+        return snmp_get(self.host, self.port, self._probe_community, _PROBE_OID, timeout=0.3) == self._token
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None
+        if self._own_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.alive() and self._answers()
+
+    def __enter__(self) -> SnmpdAgent:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> SnmpdAgent:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await asyncio.to_thread(self.stop)
