@@ -470,7 +470,7 @@ def load_settings(path: str | os.PathLike[str], *, extra_checks: Sequence[ExtraC
     composition root add validations that need other packages (e.g. the profile catalogue).
     """
     src, issues = read_source(path, environ)
-    if src.data is None:
+    if src.data is None or not src.data:
         raise ConfigError(issues or [ConfigIssue(str(path), None, "", "config file is empty")])
     return settings_from_source(src, extra_checks, issues)
 

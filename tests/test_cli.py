@@ -38,7 +38,7 @@ def test_config_validate_bad_file_exits_2_with_location(write_config: Callable[.
     cfg = write_config(MINIMAL.replace("kind: router", "kind: routr"))
     result = run("config", "validate", str(cfg))
     assert result.returncode == 2
-    assert f"{cfg}:6: sites[0].devices[0].kind: invalid value 'routr'" in result.stderr
+    assert f"{cfg}:7: sites[0].devices[0].kind: invalid value 'routr'" in result.stderr
 
 
 def test_config_show_redacts_secrets() -> None:

@@ -282,3 +282,8 @@ def test_environment_is_not_read_when_environ_given(write_config: Callable[..., 
         assert "environment variable" in _errors(cfg)[0]
     finally:
         del os.environ["EKTP_TEST_ONLY_IN_PROCESS_ENV"]
+
+
+def test_empty_file_is_one_clear_error(write_config: Callable[..., Path]) -> None:
+    cfg = write_config("# nothing here\n")
+    assert _errors(cfg) == [f"{cfg}:1: config file is empty"]
