@@ -14,13 +14,16 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 import checks.profiles
+import monitor.maintenance
 from monitor.settings import Settings, load_settings
 from monitor.storage.db import create_db_engine
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Settings:
-    """Load the config with every validation the installed parts add (the profile catalogue)."""
-    return load_settings(path, extra_checks=[checks.profiles.validate_settings], environ=environ)
+    """Load the config with every validation the installed parts add (the profile catalogue, the
+    maintenance crons)."""
+    return load_settings(path, extra_checks=[checks.profiles.validate_settings,
+                                             monitor.maintenance.validate_settings], environ=environ)
 
 
 def config_warnings(settings: Settings) -> list[str]:
