@@ -1,0 +1,310 @@
+"""The one path from check results and traps to the database.
+
+Every check result (from the scheduler) and every trap (from the trap receiver) is put on one queue.
+A single consumer task takes what has arrived — a round of results, a trap — feeds it through the
+pure engine (:mod:`monitor.engine`) and writes the outcome with :class:`monitor.recorder.Recorder` in
+ONE transaction on the database thread. One consumer means one order: the engine's in-memory
+:class:`~monitor.engine.World` and the database never disagree about what happened first.
+
+If the database cannot be written (locked, disk full), the batch is kept in memory and written,
+merged with later ones, as soon as it can: an outage record is delayed, never lost. Samples of
+unwritten batches are capped (they are the only thing that can be dropped, and it is logged).
+
+Observations are deduplicated here: a condition a check keeps reporting (on battery, SPD tripped) is
+recorded when it begins, not on every poll; events (a strike, a reboot) each time they happen; a trap
+each time, except an identical one within :data:`TRAP_DEDUP`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from monitor.clock import Clock
+from monitor.domain import CheckResult, DeviceRef, Observation, ObservationKind, TrapEvent
+from monitor.engine import (
+    EngineEvent,
+    Policy,
+    StatusChanged,
+    World,
+    advance,
+    apply_trap,
+    reconcile,
+)
+from monitor.errors import StorageError
+from monitor.recorder import NOTABLE_KINDS, NOTABLE_TRAP_KINDS, Batch, NewObservation, Recorder
+from monitor.storage import Database
+
+log = logging.getLogger("monitor.state")
+
+_K = ObservationKind
+EVENT_KINDS = frozenset({_K.STRIKE, _K.REBOOT, _K.TRANSFER, _K.LINE_BAD, _K.TRAP, _K.HOST_BOOT, _K.MONITOR_GAP})
+"""Kinds a check reports once per occurrence (recorded every time); all others are conditions,
+recorded when they begin."""
+TRAP_DEDUP = timedelta(seconds=60)
+MAX_UNWRITTEN_SAMPLES = 50_000
+POLL_AFTER_TRAP = frozenset({_K.ON_BATTERY, _K.LOW_BATTERY, _K.ON_MAINS, _K.SPD_TRIPPED, _K.SPD_OK,
+                             _K.REPLACE_BATTERY})
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    ref: DeviceRef
+    result: CheckResult
+
+
+@dataclass(frozen=True, slots=True)
+class _Trap:
+    trap: TrapEvent
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """Run ``fn(session, world)`` in order with the batches, in its own transaction."""
+
+    fn: Callable[[Session, World], Any]
+    done: asyncio.Future[Any]
+    flush_first: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Reconfigure:
+    recorder: Recorder
+    policy: Policy
+    done: asyncio.Future[None]
+
+
+_Item = _Result | _Trap | _Call | _Reconfigure
+
+
+def describe(e: StatusChanged) -> str:
+    """The one log line of a state change."""
+    hint = f" [{e.hint.value}]" if e.hint else ""
+    reason = f": {e.reason}" if e.reason else ""
+    return f"{e.ref} {e.old.value} -> {e.new.value}{hint}{reason}"
+
+
+class Pipeline:
+    """The queue consumer. A :class:`monitor.lifecycle.Component`."""
+
+    name = "pipeline"
+
+    def __init__(self, db: Database, recorder: Recorder, policy: Policy, world: World, clock: Clock, *,
+                 batch_delay: float = 0.2, max_batch: int = 1000,
+                 poll_soon: Callable[[DeviceRef], None] | None = None,
+                 on_events: Callable[[list[EngineEvent]], None] | None = None) -> None:
+        self.db = db
+        self.recorder = recorder
+        self.policy = policy
+        self.world = world
+        self.clock = clock
+        self.batch_delay = batch_delay
+        self.max_batch = max_batch
+        self.poll_soon = poll_soon
+        self.on_events = on_events
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._unwritten: Batch | None = None
+        self._recent_traps: dict[tuple[DeviceRef, str, str], datetime] = {}
+        self.counters = {"results": 0, "traps": 0, "traps_ignored": 0, "batches": 0, "write_failures": 0,
+                         "samples_dropped": 0}
+
+    # ------------------------------------------------------------------------------ input
+
+    def submit_result(self, ref: DeviceRef, result: CheckResult) -> None:
+        """Queue one check result (never blocks)."""
+        self._queue.put_nowait(_Result(ref, result))
+
+    async def submit_trap(self, trap: TrapEvent) -> None:
+        """The trap receiver's callback: queue a trap; it is handled within the batch delay."""
+        if trap.device is None or not trap.accepted:
+            self.counters["traps_ignored"] += 1
+            return
+        self._queue.put_nowait(_Trap(trap))
+
+    async def call(self, fn: Callable[[Session, World], Any]) -> Any:
+        """Run ``fn(session, world)`` in one transaction, after everything queued before it is written."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Call(fn, fut))
+        return await fut
+
+    async def reconfigure(self, recorder: Recorder, policy: Policy) -> None:
+        """Switch to a reloaded config in order with the queue (removed devices' outages are closed)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Reconfigure(recorder, policy, fut))
+        await fut
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is processed and written (tests, shutdown)."""
+        await self.call(lambda _s, _w: None)
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._consume(), name="pipeline")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.drain(), timeout=30)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        if self._unwritten is not None:
+            await self._write(None)
+
+    # ------------------------------------------------------------------------------ consumer
+
+    async def _consume(self) -> None:
+        while True:
+            item = await self._queue.get()
+            items = [item]
+            if isinstance(item, _Result | _Trap):
+                await asyncio.sleep(self.batch_delay)  # let the rest of the round arrive
+                while len(items) < self.max_batch and not self._queue.empty():
+                    nxt = self._queue.get_nowait()
+                    items.append(nxt)
+                    if not isinstance(nxt, _Result | _Trap):
+                        break
+            try:
+                await self._process(items)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one bad batch stop the record
+                log.exception("pipeline: batch failed")
+
+    async def _process(self, items: list[_Item]) -> None:
+        tail = items[-1] if not isinstance(items[-1], _Result | _Trap) else None
+        work = [i for i in items if isinstance(i, _Result | _Trap)]
+        if work:
+            batch = self._advance(work)
+            await self._write(batch)
+        if isinstance(tail, _Call):
+            try:
+                if self._unwritten is not None:
+                    await self._write(None)
+                result = await self.db.run(lambda s: tail.fn(s, self.world), "pipeline call")
+                if not tail.done.done():
+                    tail.done.set_result(result)
+            except Exception as exc:
+                if not tail.done.done():
+                    tail.done.set_exception(exc)
+        elif isinstance(tail, _Reconfigure):
+            try:
+                self.recorder, self.policy = tail.recorder, tail.policy
+                step = reconcile(self.world, self.policy, self.clock.now())
+                self.world = step.world
+                batch = Batch(now=self.clock.now(), world=self.world, events=list(step.events),
+                              states={r: self.world.get(r) for r in self.world.devices})
+                await self._write(batch)
+                tail.done.set_result(None)
+            except Exception as exc:
+                tail.done.set_exception(exc)
+
+    def _advance(self, work: list[_Result | _Trap]) -> Batch:
+        world = self.world
+        now = self.clock.now()
+        batch = Batch(now=now, world=world)
+        touched: set[DeviceRef] = set()
+        for item in work:
+            if isinstance(item, _Result):
+                ref, res = item.ref, item.result
+                if ref not in self.policy.devices:
+                    continue
+                self.counters["results"] += 1
+                prev = world.get(ref).checks.get(res.check)
+                before = set(prev.conditions) if prev is not None else set()
+                for o in res.observations:
+                    if o.kind in EVENT_KINDS or o.kind.value not in before:
+                        batch.observations.append(NewObservation(ref, o, o.kind in NOTABLE_KINDS))
+                step = advance(world, ref, res, self.policy)
+                batch.samples.append((ref, res))
+            else:
+                trap = item.trap
+                ref = trap.device  # type: ignore[assignment]
+                if ref not in self.policy.devices:
+                    self.counters["traps_ignored"] += 1
+                    continue
+                self.counters["traps"] += 1
+                observations = trap.observations or (Observation(
+                    time=trap.received_at, kind=_K.TRAP, text=f"trap {trap.name or trap.trap_oid}", source="trap",
+                    values={"oid": trap.trap_oid, **{k: v for k, v in trap.varbinds[:20]}}),)
+                fresh = [o for o in observations if self._fresh_trap(ref, o, trap.received_at)]
+                for o in fresh:
+                    batch.observations.append(NewObservation(ref, o, o.kind in NOTABLE_TRAP_KINDS))
+                text = "; ".join(o.text for o in observations) or trap.name
+                step = apply_trap(world, ref, [o.kind for o in observations], text, trap.received_at, self.policy)
+                if self.poll_soon is not None and any(o.kind in POLL_AFTER_TRAP for o in observations):
+                    self.poll_soon(ref)
+            world = step.world
+            batch.events.extend(step.events)
+            touched.add(ref)
+            touched.update(e.ref for e in step.events)
+        self.world = world
+        batch.world = world
+        batch.states = {r: world.get(r) for r in touched if r in world.devices}
+        changes = [e for e in batch.events if isinstance(e, StatusChanged)]
+        for e in changes:
+            log.info("state %s", describe(e))
+        if self.on_events is not None and batch.events:
+            self.on_events(list(batch.events))
+        return batch
+
+    def _fresh_trap(self, ref: DeviceRef, o: Observation, at: datetime) -> bool:
+        key = (ref, o.kind.value, o.text)
+        last = self._recent_traps.get(key)
+        if last is not None and abs(at - last) < TRAP_DEDUP:
+            return False
+        self._recent_traps[key] = at
+        if len(self._recent_traps) > 10_000:
+            cutoff = at - TRAP_DEDUP
+            self._recent_traps = {k: v for k, v in self._recent_traps.items() if v >= cutoff}
+        return True
+
+    async def _write(self, batch: Batch | None) -> None:
+        pending = self._merge(self._unwritten, batch)
+        if pending is None:
+            return
+        recorder = self.recorder
+        try:
+            await self.db.run(lambda s: recorder.apply(s, pending), "recording a batch")
+        except StorageError as exc:
+            self.counters["write_failures"] += 1
+            if exc.permanent:
+                # a broken invariant (a bug): retrying the same rows cannot succeed and would block the record
+                log.error("dropping a batch that cannot be written (%s): %s", exc,
+                          "; ".join(type(e).__name__ + " " + str(e.ref) for e in pending.events)[:2000])
+                self._unwritten = None
+                return
+            log.error("could not record %d results and %d events yet (kept in memory, retried): %s",
+                      len(pending.samples), len(pending.events), exc)
+            if len(pending.samples) > MAX_UNWRITTEN_SAMPLES:
+                drop = len(pending.samples) - MAX_UNWRITTEN_SAMPLES
+                self.counters["samples_dropped"] += drop
+                pending.samples = pending.samples[drop:]
+                log.warning("dropped the %d oldest raw samples while the database is unavailable", drop)
+            self._unwritten = pending
+            return
+        self.counters["batches"] += 1
+        self._unwritten = None
+
+    @staticmethod
+    def _merge(old: Batch | None, new: Batch | None) -> Batch | None:
+        if old is None:
+            return new
+        if new is None:
+            return old
+        merged = Batch(now=new.now, world=new.world, samples=[*old.samples, *new.samples],
+                       observations=[*old.observations, *new.observations], events=[*old.events, *new.events],
+                       states={**old.states, **new.states})
+        return merged
