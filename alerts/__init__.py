@@ -10,3 +10,12 @@ from typing import Any
 from monitor.registry import Registry
 
 REGISTRY: Registry[Any] = Registry("alert channel")
+
+
+def _register_channels() -> None:
+    from alerts.telegram import TelegramNotifier
+
+    REGISTRY.register(TelegramNotifier.name, TelegramNotifier)
+
+
+_register_channels()
