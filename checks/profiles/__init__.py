@@ -1,17 +1,22 @@
 """Device profiles as data: ``<name>.yaml`` files in this folder (built-in) or in ``profile_dirs``.
 
-A user adds a vendor by adding a file, no code. This module finds profile files by name and
-validates that every ``snmp`` check in a config names an existing profile.
+A user adds a vendor by adding a file, no code (the format is documented in :mod:`checks.profile`
+and by the built-in files, each of which names the MIB and object behind every OID it reads).
+
+This module finds profile files by name, loads them into a :class:`ProfileCatalog`, and validates a
+config against it: unknown profile names (with a suggestion), profile files that do not load, and
+``params`` the profile (or one of its fallbacks) does not accept or that have the wrong type.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from checks.profile import Profile
     from monitor.settings import Settings
 
 BUILTIN_DIR = Path(__file__).resolve().parent
@@ -27,17 +32,83 @@ def profile_files(extra_dirs: Iterable[Path] = ()) -> dict[str, Path]:
     return found
 
 
+class ProfileCatalog:
+    """Every profile available to one config, loaded lazily and cached by file modification time."""
+
+    _cache: ClassVar[dict[Path, tuple[float, Profile]]] = {}
+
+    def __init__(self, extra_dirs: Iterable[Path] = ()) -> None:
+        self.files = profile_files(extra_dirs)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.files)
+
+    def get(self, name: str) -> Profile:
+        """The compiled profile; raises KeyError (unknown name) or ProfileError (invalid file)."""
+        from checks.profile import load_profile
+
+        path = self.files.get(name)
+        if path is None:
+            close = difflib.get_close_matches(name, self.names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise KeyError(f"unknown profile {name!r}{hint}")
+        mtime = path.stat().st_mtime
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        profile = load_profile(path)
+        self._cache[path] = (mtime, profile)
+        return profile
+
+    def chain(self, name: str) -> list[Profile]:
+        """The profile and its fallbacks, in the order they are tried (each once)."""
+        first = self.get(name)
+        out = [first]
+        for other in first.definition.fallback:
+            if other not in {p.name for p in out}:
+                out.append(self.get(other))
+        return out
+
+    def param_problems(self, name: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``(param, message)`` for each param the profile chain rejects."""
+        chain = self.chain(name)
+        accepted = {p for prof in chain for p in prof.definition.params}
+        problems = chain[0].check_params(params, known=accepted - set(chain[0].definition.params))
+        for prof in chain[1:]:
+            own = {k: v for k, v in params.items() if k in prof.definition.params}
+            problems += [(k, m) for k, m in prof.check_params(own) if "needs the parameter" not in m]
+        return problems
+
+
+def catalog_for(settings: Settings) -> ProfileCatalog:
+    return ProfileCatalog(settings.resolve_path(d) for d in settings.profile_dirs)
+
+
 def validate_settings(settings: Settings) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Config check for the loader: unknown profile names, with a suggestion."""
-    names = profile_files(settings.resolve_path(d) for d in settings.profile_dirs)
+    """Config check for the loader: unknown profiles, broken profile files, wrong params."""
+    from checks.profile import ProfileError
+
+    catalog = catalog_for(settings)
     for di, folder in enumerate(settings.profile_dirs):
         if not settings.resolve_path(folder).is_dir():
             yield ("profile_dirs", di), f"profile folder {folder!r} does not exist"
     for si, site in enumerate(settings.sites):
         for di, dev in enumerate(site.devices):
             for ci, chk in enumerate(dev.checks):
-                if chk.type == "snmp" and chk.profile not in names:
-                    close = difflib.get_close_matches(chk.profile, list(names), n=1)
+                if chk.type != "snmp":
+                    continue
+                loc: tuple[str | int, ...] = ("sites", si, "devices", di, "checks", ci)
+                if chk.profile not in catalog.files:
+                    close = difflib.get_close_matches(chk.profile, catalog.names, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    yield (("sites", si, "devices", di, "checks", ci, "profile"),
-                           f"unknown profile {chk.profile!r}{hint}")
+                    yield (*loc, "profile"), f"unknown profile {chk.profile!r}{hint}"
+                    continue
+                try:
+                    problems = catalog.param_problems(chk.profile, chk.params)
+                except (ProfileError, KeyError) as exc:
+                    yield (*loc, "profile"), str(exc).strip("'\"")
+                    continue
+                for param, message in problems:
+                    where = (*loc, "params", param) if param in chk.params else (*loc, "params")
+                    yield where, message

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -151,8 +152,7 @@ class SnmpdAgent:
             argv = [_snmpd(), "-f", "-Lf", str(log), "-C", "-c", str(conf), "-p", str(self.work_dir / "snmpd.pid"),
                     endpoints]
             proc = ChildProcess(argv, env=env, cwd=self.work_dir, log=self.work_dir / f"snmpd-{attempt}.out")
-            if wait_until(lambda p=proc: not p.alive() or self._answers(), self.startup_timeout, 0.1) \
-                    and proc.alive():
+            if wait_until(partial(self._ready, proc), self.startup_timeout, 0.1) and proc.alive():
                 self._proc = proc
                 return self
             last = log.read_text(errors="replace")[-2000:] if log.exists() else proc.log_tail()
@@ -160,6 +160,9 @@ class SnmpdAgent:
             if self._fixed_port:
                 break
         raise SandboxError(f"snmpd did not answer on {self.host}:{self.port}:\n{last}")
+
+    def _ready(self, proc: ChildProcess) -> bool:
+        return not proc.alive() or self._answers()
 
     def _answers(self) -> bool:
         return snmp_get(self.host, self.port, self._probe_community, _PROBE_OID, timeout=0.3) == self._token

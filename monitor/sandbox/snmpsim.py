@@ -27,6 +27,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -162,8 +163,7 @@ class SnmpsimAgent:
             self.port = self._fixed_port or free_udp_port(self.host)
             proc = ChildProcess(self._argv(probe_dir), env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
                                 cwd=self.work_dir, log=self.work_dir / f"snmpsim-{attempt}.log")
-            if wait_until(lambda p=proc: not p.alive() or self._answers(), self.startup_timeout, 0.2) \
-                    and proc.alive():
+            if wait_until(partial(self._ready, proc), self.startup_timeout, 0.2) and proc.alive():
                 self._proc = proc
                 return self
             last = proc.log_tail()
@@ -189,6 +189,9 @@ class SnmpsimAgent:
             else:
                 argv += ["--v3-auth-proto=NONE", "--v3-priv-proto=NONE"]
         return argv
+
+    def _ready(self, proc: ChildProcess) -> bool:
+        return not proc.alive() or self._answers()
 
     def _answers(self) -> bool:
         return snmp_get(self.host, self.port, self._token, _PROBE_OID, timeout=0.3) == self._token
