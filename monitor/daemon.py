@@ -17,12 +17,15 @@ after the core and stop before it, so they never see a half-started record.
 fails the daemon keeps running on the old config and logs why. Otherwise the inventory, engine policy,
 recorder, schedule, trap receiver and every :class:`~monitor.lifecycle.Reloadable` extra switch over —
 engine state and open outages carry on.
+
+``cleanup`` callbacks (e.g. closing the shared SNMP engine of the checks) run after everything stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -136,7 +139,8 @@ class Daemon:
                  config_path: str | None = None, trap_receiver: TrapReceiverBuilder | None = None,
                  extra: Sequence[Component] = (), on_reload: Callable[[Settings], None] | None = None,
                  monitor_name: str = "monitor", boot_time: Callable[[], datetime] = host_boot_time,
-                 sweep_interval: float = 30.0, batch_delay: float = 0.2) -> None:
+                 sweep_interval: float = 30.0, batch_delay: float = 0.2,
+                 cleanup: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         self.settings = settings
         self.db = database
         self.build_checks = build_checks
@@ -149,6 +153,7 @@ class Daemon:
         self.monitor_name = monitor_name
         self.boot_time = boot_time
         self.batch_delay = batch_delay
+        self.cleanup = list(cleanup)
         self.housekeeping = Housekeeping(self, sweep_interval=sweep_interval)
         self.pipeline: Pipeline = None  # type: ignore[assignment]  # set by start()
         self.scheduler: CheckScheduler = None  # type: ignore[assignment]
@@ -219,12 +224,18 @@ class Daemon:
         """Seed checks that keep history (counters, uptime) with the last persisted metrics."""
         for (ref, key), check in self.checks.items():
             restore = getattr(check, "restore", None)
-            metrics = world.get(ref).metrics.get(key)
-            if callable(restore) and metrics:
-                try:
+            state = world.get(ref)
+            metrics = state.metrics.get(key)
+            if not callable(restore) or not metrics:
+                continue
+            track = state.checks.get(key)
+            try:
+                if "at" in inspect.signature(restore).parameters:
+                    restore(dict(metrics), at=track.last_at if track else None)
+                else:
                     restore(dict(metrics))
-                except Exception as exc:
-                    log.warning("could not restore %s %s: %s", ref, key, exc)
+            except Exception as exc:
+                log.warning("could not restore %s %s: %s", ref, key, exc)
 
     async def stop(self) -> None:
         """Stop extras first, then the core in reverse order (the pipeline writes what it holds)."""
@@ -234,6 +245,12 @@ class Daemon:
                 await c.stop()
             except Exception as exc:
                 log.error("stopping %s: %s", getattr(c, "name", c), exc)
+        for fn in self.cleanup:  # shared check resources (SNMP engine, sockets): after the checks stopped
+            try:
+                await fn()
+            except Exception as exc:
+                log.error("cleanup: %s", exc)
+        self.cleanup = []
         log.info("ektp-monitor stopped")
 
     def request_stop(self) -> None:

@@ -155,6 +155,16 @@ class Recorder:
             self.refs[device_id] = ref
         return ref
 
+    def _device_id(self, session: Session, ref: DeviceRef) -> int | None:
+        """devices.id of ``ref``, also for a device no longer in the config (its history stays)."""
+        dev_id = self.ids.get(ref)
+        if dev_id is None:
+            dev_id = session.scalars(select(DeviceRow.id).where(DeviceRow.site_id == ref.site,
+                                                                DeviceRow.key == ref.device)).first()
+            if dev_id is not None:
+                self.refs[dev_id] = ref
+        return dev_id
+
     def _device_payload(self, session: Session, ref: DeviceRef) -> dict[str, Any]:
         dev = self.devices.get(ref)
         if dev is not None:
@@ -168,13 +178,13 @@ class Recorder:
                ref: DeviceRef | None = None, site: str | None = None, outage_id: int | None = None,
                incident_id: int | None = None) -> EventRow:
         row = EventRow(time=now, kind=kind.value, site_id=ref.site if ref else site,
-                       device_id=self.ids.get(ref) if ref else None, outage_id=outage_id, incident_id=incident_id,
-                       payload=jsonable(payload))
+                       device_id=self._device_id(session, ref) if ref else None, outage_id=outage_id,
+                       incident_id=incident_id, payload=jsonable(payload))
         session.add(row)
         return row
 
     def _open_outage(self, session: Session, ref: DeviceRef) -> OutageRow | None:
-        dev_id = self.ids.get(ref)
+        dev_id = self._device_id(session, ref)
         if dev_id is None:
             return None
         return session.scalars(select(OutageRow).where(OutageRow.device_id == dev_id,

@@ -126,6 +126,18 @@ db_op = st.one_of(
 )
 
 
+async def _reboot(office: Office, settings_: Any, db: Database, minutes: float) -> Office:
+    """Kill and start again the way the daemon does (load the world, record the start)."""
+    await office.stop()
+    clock = FakeClock(max(office.clock.now(), office.at(minutes)))
+    world = db.call(load_world)
+    ids = db.call(lambda s: sync_inventory(s, settings_, clock.now()))
+    rec = Recorder(settings_, ids)
+    world, _ = db.call(lambda s: start_up(s, rec, world, now=clock.now(), boot_time=None,
+                                          interval=timedelta(seconds=15), version="t", pid=1))
+    return await Office(settings_, db, clock).start(world)
+
+
 async def _scenario(path: Path, settings_: Any, ops: list[tuple[Any, ...]]) -> None:
     eng = create_db_engine(f"sqlite:///{path}")
     db = Database(eng)
@@ -143,15 +155,8 @@ async def _scenario(path: Path, settings_: Any, ops: list[tuple[Any, ...]]) -> N
                 minutes += dt / 60
                 await office.trap(ref, kind, minutes)
             else:
-                await office.stop()
                 minutes += o[1] / 60
-                clock = FakeClock(max(office.clock.now(), office.at(minutes)))
-                world = db.call(load_world)
-                ids = db.call(lambda s: sync_inventory(s, settings_, clock.now()))
-                rec = Recorder(settings_, ids)
-                world, _ = db.call(lambda s: start_up(s, rec, world, now=clock.now(), boot_time=None,
-                                                      interval=timedelta(seconds=15), version="t", pid=1))
-                office = await Office(settings_, db, clock).start(world)
+                office = await _reboot(office, settings_, db, minutes)
         assert office.pipeline is not None and office.pipeline.counters["write_failures"] == 0
         rows = db.call(lambda s: list(s.scalars(select(OutageRow))))
         events = db.call(lambda s: list(s.scalars(select(EventRow))))

@@ -15,10 +15,11 @@ from monitor.recorder import Recorder
 from monitor.selfwatch import SelfWatch, detect_gap, start_up
 from monitor.storage import Database
 from monitor.storage.db import create_db_engine
+from monitor.storage.inventory import sync_inventory
 from monitor.storage.models import DeviceStateRow, HeartbeatRow, MonitorGapRow
 from tests.fakes import T0, FakeClock
 
-from .conftest import ROUTER, SRV, UPS, Office, office_settings
+from .conftest import ROUTER, SRV, Office, office_settings
 
 U, G, D, K = Status.UP, Status.DEGRADED, Status.DOWN, Status.UNKNOWN
 INTERVAL = timedelta(seconds=15)
@@ -32,8 +33,7 @@ async def boot(office: Office, minutes: float, *, boot_time: datetime | None = N
     db = office.db
     world = db.call(load_world)
     fresh = Office(office.settings, db, clock)
-    ids = db.call(lambda s: __import__("monitor.storage.inventory", fromlist=["x"]).sync_inventory(
-        s, office.settings, clock.now()))
+    ids = db.call(lambda s: sync_inventory(s, office.settings, clock.now()))
     rec = Recorder(office.settings, ids)
     world, _gap = db.call(lambda s: start_up(s, rec, world, now=clock.now(), boot_time=boot_time,
                                              interval=INTERVAL, version="test", pid=1))
