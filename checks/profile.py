@@ -180,6 +180,20 @@ class TableDef(_Model):
 ParamType = Literal["int", "number", "str", "bool", "list[str]", "list[int]", "oid"]
 
 
+class TrapRuleDef(_Model):
+    """A trap this kind of device sends, mapped to an observation (``oid`` may use {params.NAME})."""
+
+    oid: str
+    observe: ObservationKind
+    text: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> TrapRuleDef:
+        if not _OID_TEMPLATE.match(self.oid):
+            raise ValueError(f"{self.oid!r} is not a numeric OID (placeholders: {{params.NAME}})")
+        return self
+
+
 class ParamDef(_Model):
     type: ParamType
     default: ParamValue | None = None
@@ -201,6 +215,7 @@ class ProfileDef(_Model):
     metrics: dict[str, MetricDef] = Field(default_factory=dict)
     tables: dict[str, TableDef] = Field(default_factory=dict)
     conditions: tuple[ConditionDef, ...] = ()
+    traps: tuple[TrapRuleDef, ...] = Field(default=(), description="traps this device sends, as observations")
 
 
 # ------------------------------------------------------------------------------------------ compiled
@@ -285,7 +300,14 @@ class Profile:
                 raise ProfileError(f"profile {self.name!r}: object {name} has OID {text!r} after params; "
                                    "set the parameter it uses")
             scalars[name] = text.strip(".")
-        return BoundProfile(self, resolved, scalars, columns)
+        traps: list[tuple[str, ObservationKind, str]] = []
+        for rule in self.definition.traps:
+            if any(m.group(1) not in resolved for m in _PLACEHOLDER.finditer(rule.oid)):
+                continue  # the param that names the trap is not set for this check
+            oid = _PLACEHOLDER.sub(lambda m: str(resolved[m.group(1)]), rule.oid).strip(".")
+            if _OID.match(oid):
+                traps.append((oid, rule.observe, rule.text))
+        return BoundProfile(self, resolved, scalars, columns, traps)
 
 
 def _param_problem(pdef: ParamDef, value: Any) -> str | None:
@@ -490,8 +512,9 @@ class BoundProfile:
     """A profile with a check's params resolved: what to request, and how to read the reply."""
 
     def __init__(self, profile: Profile, params: Mapping[str, Any], scalars: Mapping[str, str],
-                 columns: Mapping[str, str]) -> None:
+                 columns: Mapping[str, str], traps: Iterable[tuple[str, ObservationKind, str]] = ()) -> None:
         self.profile = profile
+        self.trap_rules = list(traps)        # (trap OID, observation kind, text)
         self.params = dict(params)
         self.scalar_oids = dict(scalars)     # object name -> instance OID
         self.column_oids = dict(columns)     # object name -> column OID
