@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerts import compose, messages
 from alerts.messages import parse_time
 from alerts.outbox import configured_target, enqueue, site_language
 from monitor.clock import utc
-from monitor.storage.models import AcknowledgementRow, IncidentRow
+from monitor.storage.models import AcknowledgementRow, IncidentRow, OutboxRow
 
 if TYPE_CHECKING:
     from monitor.settings import EscalationStep, Settings
@@ -322,8 +322,13 @@ def record_report(session: Session, settings: Settings, request: ReportRequest, 
                    if view is not None else "")
         summary = messages.summary_line("sum.report", lang=lang, emoji="📎", incident_id=inc.id,
                                         name=path.rsplit("/", 1)[-1])
+        # the PDF follows the escalation message it belongs to, never precedes it
+        waiting = session.scalar(select(func.max(OutboxRow.next_attempt_at)).where(
+            OutboxRow.incident_id == inc.id, OutboxRow.audience == request.audience,
+            OutboxRow.status.in_(("pending", "retry")), OutboxRow.kind != "report"))
         enqueue(session, key=f"inc:{inc.id}:escreport:{request.audience}", audience=request.audience,
                 site_id=inc.site_id, kind="report", now=now, incident_id=inc.id,
+                due=max(now, waiting) if waiting is not None else now,
                 payload={"text": caption, "parse_mode": "HTML", "document": path,
                          "filename": path.rsplit("/", 1)[-1], "summary": summary})
         entry.update(status="sent", error=None)

@@ -281,8 +281,11 @@ def _lang(lang: str) -> str:
 
 
 def format_duration(seconds: float, lang: str = "id") -> str:
-    """``1 jam 12 menit``, ``2 hari 3 jam``, ``45 detik`` (two largest units; en: ``1 h 12 min``)."""
+    """``1 jam 12 menit``, ``2 hari 3 jam``, ``45 detik`` (two largest units, whole minutes from 10 minutes
+    on; en: ``1 h 12 min``)."""
     secs = max(0, round(seconds))
+    if secs >= 600:
+        secs -= secs % 60
     units = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
     parts: list[str] = []
     for unit, size in units:
@@ -626,11 +629,12 @@ def render_digest(items: Sequence[DigestItem], *, zone: str, now: datetime, lang
     pages: list[list[str]] = [[]]
     for line in lines:
         trial = [*pages[-1], line]
-        if pages[-1] and tg_length(page(trial, 99, 99, False)) > limit:
+        # measured with the real page number (page 1 carries the count line) and a wide "NN/NN"
+        if pages[-1] and tg_length(page(trial, len(pages), 99, False)) > limit:
             pages.append([line])
         else:
             pages[-1] = trial
-    if tg_length(page(pages[-1], 99, 99, True)) > limit and pages[-1]:
+    if tg_length(page(pages[-1], len(pages), 99, True)) > limit and pages[-1]:
         pages.append([])
     total = len(pages)
     out = [page(chunk, n + 1, total, n + 1 == total) for n, chunk in enumerate(pages)]

@@ -234,6 +234,9 @@ class Router:
         if inc is None:
             self._lone_outage(session, event, now, opened=True)
             return
+        outages = session.scalar(select(func.count()).select_from(OutageRow).where(OutageRow.incident_id == inc.id))
+        if outages == 1 and EscalationState.load(inc.escalation).told:
+            return  # the incident's founding outage: incident_opened already said it
         self._update(session, event, inc, now, "sum.device_down",
                      messages.STATUS_EMOJI.get(str(payload.get("status", "down")), "🔴"),
                      device=self._device_name(session, event), status=str(payload.get("status", "down")))
