@@ -209,6 +209,8 @@ def _check(node: ast.AST, names: set[str], text: str) -> None:
             raise ExprError(f"in {text!r}: only plain and dotted names are allowed")
         if dotted in ("True", "False"):
             return
+        if any(part.startswith("_") for part in dotted.split(".")):
+            raise ExprError(f"in {text!r}: names may not start with '_'")
         names.add(dotted)
         return
     if isinstance(node, ast.Constant):

@@ -28,6 +28,7 @@ Outcome rules (the contract with the rest of the monitor):
 
 from __future__ import annotations
 
+import difflib
 import keyword
 import re
 from collections.abc import Iterable, Mapping
@@ -270,8 +271,11 @@ class Profile:
         for key, value in params.items():
             if key not in declared:
                 if key not in known:
-                    accepted = ", ".join(sorted({*declared, *known})) or "none"
-                    problems.append((key, f"profile {self.name!r} has no parameter {key!r} (accepted: {accepted})"))
+                    names = sorted({*declared, *known})
+                    close = difflib.get_close_matches(key, names, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    problems.append((key, f"profile {self.name!r} has no parameter {key!r} "
+                                          f"({hint}accepted: {', '.join(names) or 'none'})"))
                 continue
             message = _param_problem(declared[key], value)
             if message:

@@ -28,7 +28,7 @@ from typing import ClassVar
 
 from checks.profile import BoundProfile, Evaluation, ProfileError, Sample
 from checks.resources import CheckResources
-from checks.snmp_backend import FailureKind, SnmpFailure, SnmpReply, SnmpTarget
+from checks.snmp_backend import FailureKind, SnmpBackend, SnmpFailure, SnmpReply, SnmpTarget
 from monitor.domain import CheckResult, Device, MetricValue, ReasonCode, SnmpSpec, Status
 from monitor.errors import ConfigError, ConfigIssue
 
@@ -98,7 +98,7 @@ class SnmpCheck:
         return self._result(now, start, Status.UNKNOWN, reason, ReasonCode.PROFILE_MISMATCH,
                             profile=self.profiles[0].name)
 
-    async def _fetch(self, bound: BoundProfile, target: SnmpTarget) -> tuple[SnmpReply, bool | None]:
+    async def _fetch(self, bound: BoundProfile, target: SnmpTarget) -> tuple[SnmpReply, str | None]:
         backend = self.resources.snmp
         fetch = asyncio.ensure_future(backend.fetch(target, list(bound.scalar_oids.values()),
                                                     list(bound.column_oids.values()), max_rows=self.max_rows))
@@ -116,7 +116,7 @@ class SnmpCheck:
         finally:
             if not probe.done() and not fetch.done():
                 probe.cancel()
-        alive: bool | None = None
+        alive: str | None = None
         if reply.failure is not None and reply.failure.kind is FailureKind.TIMEOUT:
             with contextlib.suppress(asyncio.CancelledError):
                 alive = await probe
@@ -126,11 +126,14 @@ class SnmpCheck:
                 await probe
         return reply, alive
 
-    def _failure(self, now: datetime, start: float, failure: SnmpFailure, alive: bool | None, target: SnmpTarget,
+    def _failure(self, now: datetime, start: float, failure: SnmpFailure, probe: str | None, target: SnmpTarget,
                  profile: str) -> CheckResult:
         creds = target.credentials
+        if failure.kind is FailureKind.TIMEOUT and probe == "refused":
+            return self._result(now, start, Status.DOWN, "SNMP port closed (no agent listening)",
+                                ReasonCode.REFUSED, profile=profile)
         if failure.kind is FailureKind.TIMEOUT:
-            if alive:
+            if probe == "alive":
                 if creds.version == "3":
                     why = (f"{AUTH_FAILED}: the agent answers but not to user {creds.user!r} "
                            "(wrong privacy key or protocol?)")
@@ -159,13 +162,9 @@ class SnmpCheck:
                            profile=profile or self.spec.profile)
 
 
-async def _probe(backend: object, target: SnmpTarget, wait_s: float) -> bool | None:
+async def _probe(backend: SnmpBackend, target: SnmpTarget, wait_s: float) -> str:
     quick = SnmpTarget(target.host, target.credentials, timeout=wait_s, retries=0)
-    alive = getattr(backend, "agent_alive", None)
-    if alive is None:
-        return None
-    result: bool | None = await alive(quick)
-    return result
+    return await backend.probe_agent(quick)
 
 
 def _auth_text(message: str, user: str | None) -> str:

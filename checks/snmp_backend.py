@@ -2,7 +2,7 @@
 
 :class:`SnmpBackend` is what :class:`checks.snmp.SnmpCheck` uses: ``fetch`` GETs scalar OIDs and walks
 table columns, returning backend-neutral :class:`~checks.values.SnmpValue` s or one classified
-:class:`SnmpFailure`; ``agent_alive`` asks whether *any* SNMP agent answers at the address (used to tell
+:class:`SnmpFailure`; ``probe_agent`` asks whether *any* SNMP agent answers at the address (used to tell
 "wrong community" from "no answer"). An ezsnmp backend (issue 8) can implement the same two methods.
 
 :class:`PysnmpBackend` (pysnmp 7, asyncio), with the measured pitfalls of library-findings §1 and §11:
@@ -96,9 +96,10 @@ class SnmpBackend(Protocol):
     async def fetch(self, target: SnmpTarget, scalars: Sequence[str], columns: Sequence[str], *,
                     max_rows: int = 256) -> SnmpReply: ...
 
-    async def agent_alive(self, target: SnmpTarget) -> bool | None:
-        """True when some SNMP agent answers at the address (SNMPv3 engine discovery), False when
-        nothing answers, None when that cannot be told (e.g. the port is unreachable)."""
+    async def probe_agent(self, target: SnmpTarget) -> str:
+        """Is any SNMP agent at the address? ``alive`` (it answered an SNMPv3 engine discovery),
+        ``silent`` (no answer within ``target.timeout``), ``refused`` (ICMP port unreachable: no agent
+        listening) or ``error`` (cannot tell)."""
 
     async def close(self) -> None: ...
 
@@ -283,13 +284,12 @@ class PysnmpBackend:
             reply.failure = failed.failure
         return reply
 
-    async def agent_alive(self, target: SnmpTarget) -> bool | None:
+    async def probe_agent(self, target: SnmpTarget) -> str:
         try:
             address = await self._address(target.host)
         except OSError:
-            return None
-        result = await discover_agent(address, target.port, target.timeout, attempts=1)
-        return {"alive": True, "silent": False}.get(result)
+            return "error"
+        return await discover_agent(address, target.port, target.timeout, attempts=1)
 
     async def close(self) -> None:
         """Release the sockets (idempotent)."""

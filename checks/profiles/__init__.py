@@ -75,10 +75,11 @@ class ProfileCatalog:
         chain = self.chain(name)
         accepted = {p for prof in chain for p in prof.definition.params}
         problems = chain[0].check_params(params, known=accepted - set(chain[0].definition.params))
-        for prof in chain[1:]:
-            own = {k: v for k, v in params.items() if k in prof.definition.params}
+        first = set(chain[0].definition.params)
+        for prof in chain[1:]:   # params only a fallback declares are checked against that fallback
+            own = {k: v for k, v in params.items() if k in prof.definition.params and k not in first}
             problems += [(k, m) for k, m in prof.check_params(own) if "needs the parameter" not in m]
-        return problems
+        return list(dict.fromkeys(problems))
 
 
 def catalog_for(settings: Settings) -> ProfileCatalog:

@@ -136,8 +136,13 @@ def snmp_set(host: str, port: int, community: str, oid: str, value: int | str | 
              "s": rfc1902.OctetString, "u": rfc1902.Unsigned32}
     if type_ not in kinds:
         raise ValueError(f"unknown SNMP type {type_!r}: use one of {', '.join(kinds)}")
+    from pysnmp.proto import rfc1905
+
     result = _request(host, port, community, "set", [(oid, kinds[type_](value))], timeout, "2c")
-    return result is not None
+    # snmpsim answers a SET on a read-only record with noSuchInstance and no error status
+    if not result:
+        return False
+    return not isinstance(result[0][1], rfc1905.NoSuchObject | rfc1905.NoSuchInstance | rfc1905.EndOfMibView)
 
 
 # ------------------------------------------------------------------------------------ child processes
