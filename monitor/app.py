@@ -94,13 +94,12 @@ def build_checks(settings: Settings, resources: CheckResources, *,
     then that check is left out and ``on_setup_error(ref, key, error)`` is called instead.
     Raises :class:`~monitor.errors.ConfigError` for a profile that cannot be used.
     """
-    from monitor.errors import CheckSetupError
-
     from checks.host import HostCheck
     from checks.ping import PingCheck
     from checks.snmp import SnmpCheck
     from checks.tcp import TcpCheck
     from monitor.domain import DeviceRef, HostSpec, PingSpec, SnmpSpec, TcpSpec
+    from monitor.errors import CheckSetupError
 
     wanted = set(devices) if devices is not None else None
     built: dict[tuple[DeviceRef, str], Check] = {}
