@@ -622,6 +622,7 @@ def render_digest(items: Sequence[DigestItem], *, zone: str, now: datetime, lang
 
     def page(chunk: Sequence[str], part: int, parts: int, with_open: bool) -> str:
         return _render("digest.html.j2", lang, zone, now, start=start, lines=[Markup(x) for x in chunk],
+                       same_day=to_local(start, zone).date() == to_local(now, zone).date(),
                        count=len(ordered), part=part, parts=parts,
                        open_incidents=open_incidents if with_open else ())
 

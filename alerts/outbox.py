@@ -5,9 +5,9 @@ healthchecks' Flip → Notification pattern with Alertmanager's dedup and retry 
 1. **enqueue** (:func:`enqueue`) writes an ``outbox`` row *in the caller's transaction* — the same one that
    records the state change — with an idempotency key: a second enqueue with the same key is a no-op.
 2. the **dispatcher** (:class:`Dispatcher`) finds due rows, checks mutes again (a mute set after the row was
-   written still applies), plans the messages, **claims** each row with a conditional UPDATE
-   (``status IN ('pending','retry')`` → ``sending``, ``claimed_by``/``claimed_at``) so two dispatchers on one
-   database never take the same row, commits, and sends;
+   written still applies), plans the messages, and for each message in turn **claims** its rows with a
+   conditional UPDATE (``status IN ('pending','retry')`` → ``sending``, ``claimed_by``/``claimed_at``) so two
+   dispatchers on one database never take the same row, commits, and sends;
 3. every attempt is **recorded** in ``delivery_attempts`` with its error, and the row becomes ``sent``,
    ``retry`` (with ``next_attempt_at``), ``dead`` or ``suppressed``.
 
@@ -392,6 +392,16 @@ class _Work:
     reservations: list[float] = field(default_factory=list)
 
 
+@dataclass
+class _Plan:
+    """One message to send: its rows (ids), where, and how they are merged (``group`` / ``digest``)."""
+
+    rows: list[int]
+    target: Target
+    kind: str
+    held: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class DispatchResult:
     """What one :meth:`Dispatcher.run_once` did."""
@@ -440,25 +450,26 @@ class Dispatcher:
         recovered = await self.db.run(lambda s: self._sweep(s, now), "outbox recovery sweep")
         if self._circuit_until is not None and now < self._circuit_until:
             return DispatchResult(recovered=recovered)
-        works, suppressed, waiting = await self.db.run(lambda s: self._claim(s, now), "claiming outbox rows")
-        result = DispatchResult(recovered=recovered, suppressed=suppressed, waiting=waiting)
+        plans, suppressed, waiting = await self.db.run(lambda s: self._plan_due(s, now), "planning outbox rows")
         sent = rows_sent = failed = 0
-        for index, work in enumerate(works):
+        # Each message's rows are claimed just before it is sent, so a crash leaves only the message in
+        # flight claimed (resent after the lease: at most one duplicate), never the whole batch.
+        for plan in plans:
+            claim_time = self.clock.now()
+            work = await self.db.run(functools.partial(self._claim_plan, plan=plan, now=claim_time),
+                                     "claiming outbox rows")
+            if work is None:
+                waiting += len(plan.rows) if plan.held else 0
+                continue
             ok, broke = await self._deliver(work)
             if ok:
                 sent += len(work.payloads)
                 rows_sent += len(work.rows)
             else:
                 failed += 1
-            if broke:  # the link is down: leave the rest for later without burning their attempts
-                rest = works[index + 1:]
-                if rest:
-                    await self.db.run(functools.partial(self._release, works=rest), "releasing outbox rows")
-                    for w in rest:
-                        for r in w.reservations:
-                            self.limiter.cancel(w.target.chat_id, r)
+            if broke:  # the link is down: the rest waits, unclaimed and without burning attempts
                 break
-        return DispatchResult(sent, rows_sent, failed, result.suppressed, result.recovered, result.waiting)
+        return DispatchResult(sent, rows_sent, failed, suppressed, recovered, waiting)
 
     def next_wake(self) -> datetime | None:
         """When the circuit breaker lets the next attempt go (None = not open)."""
@@ -510,7 +521,8 @@ class Dispatcher:
             log.warning("outbox: %d message(s) were being sent when a dispatcher stopped; resending them", count)
         return count
 
-    def _claim(self, session: Session, now: datetime) -> tuple[list[_Work], int, int]:
+    def _plan_due(self, session: Session, now: datetime) -> tuple[list[_Plan], int, int]:
+        """Find due rows, suppress the muted ones, and split the rest into messages (nothing claimed yet)."""
         due = list(session.scalars(
             select(OutboxRow).where(OutboxRow.status.in_(WAITING), OutboxRow.next_attempt_at <= now)
             .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(self.batch)))
@@ -540,28 +552,39 @@ class Dispatcher:
                     suppressed += self._suppress(session, row, now, reason)
                     continue
             per_chat.setdefault(target.chat_key, []).append((row, target))
-        works: list[_Work] = []
+        plans: list[_Plan] = []
         waiting = 0
-        # Destinations are (chat, topic); Telegram's limits are per chat, so the limiter is keyed by chat.
         for _dest, items in sorted(per_chat.items(), key=lambda kv: min(r.event_time for r, _ in kv[1])):
             for plan_rows, target, kind in self._plan(items, now):
-                free = self.limiter.free(target.chat_id, now)
-                if free <= 0:
+                if self.limiter.free(target.chat_id, now) <= 0:
                     waiting += len(plan_rows)
                     continue
-                claimed = [r for r in plan_rows if self._claim_row(session, r, now)]
-                if not claimed:
-                    continue
-                payloads = self._payloads(session, claimed, target, kind, now)
-                if kind == "digest" and len(payloads) > free:
-                    claimed, payloads = self._shrink_digest(session, claimed, target, now, free)
-                for payload in payloads:
-                    payload["_thread_id"] = target.thread_id
-                work = _Work(target, claimed, payloads, kind if (kind == "digest" or len(claimed) > 1) else None)
-                for _ in payloads:
-                    work.reservations.append(self.limiter.reserve(target.chat_id, now))
-                works.append(work)
-        return works, suppressed, waiting
+                plans.append(_Plan([r.id for r in plan_rows], target, kind))
+        return plans, suppressed, waiting
+
+    def _claim_plan(self, session: Session, *, plan: _Plan, now: datetime) -> _Work | None:
+        """Claim the rows of one planned message (those still waiting) and compose it. None when the rate
+        limit holds it back (``plan.held``) or another dispatcher took every row."""
+        # Destinations are (chat, topic); Telegram's limits are per chat, so the limiter is keyed by chat.
+        target, kind = plan.target, plan.kind
+        free = self.limiter.free(target.chat_id, now)
+        if free <= 0:
+            plan.held = True
+            return None
+        rows = list(session.scalars(select(OutboxRow).where(OutboxRow.id.in_(plan.rows))
+                                    .order_by(OutboxRow.event_time, OutboxRow.id)))
+        claimed = [r for r in rows if self._claim_row(session, r, now)]
+        if not claimed:
+            return None
+        payloads = self._payloads(session, claimed, target, kind, now)
+        if kind == "digest" and len(payloads) > free:
+            claimed, payloads = self._shrink_digest(session, claimed, target, now, free)
+        for payload in payloads:
+            payload["_thread_id"] = target.thread_id
+        work = _Work(target, claimed, payloads, kind if (kind == "digest" or len(claimed) > 1) else None)
+        for _ in payloads:
+            work.reservations.append(self.limiter.reserve(target.chat_id, now))
+        return work
 
     def _plan(self, items: list[tuple[OutboxRow, Target]], now: datetime) -> list[tuple[list[OutboxRow], Target, str]]:
         """Split one chat's rows into messages: files alone; rows of one group together; the rest alone —
@@ -581,7 +604,7 @@ class Dispatcher:
             grouped[key].append(r)
         target_of = {r.id: t for r, t in items}
         backlog = any(r.event_time < now - self.settings.alerts.digest_after for r, _ in texts)
-        if backlog and len(order) >= 2:
+        if backlog and len(texts) >= 2:
             rows = sorted((r for r, _ in texts), key=lambda r: (r.event_time, r.id))
             plans.append((rows, target_of[rows[0].id], "digest"))
         else:
@@ -640,10 +663,6 @@ class Dispatcher:
         if res.rowcount:  # type: ignore[attr-defined]
             log.info("outbox: row %s (%s to %s) suppressed: %s", row.id, row.kind, row.audience, reason)
         return int(res.rowcount)  # type: ignore[attr-defined]
-
-    def _release(self, session: Session, *, works: list[_Work]) -> None:
-        for work in works:
-            self._release_rows(session, work.rows)
 
     def _release_rows(self, session: Session, rows: Iterable[OutboxRow]) -> None:
         for r in rows:

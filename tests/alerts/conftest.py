@@ -22,6 +22,7 @@ from alerts.outbox import Dispatcher
 from alerts.router import Router
 from alerts.service import drain, make_dispatcher
 from alerts.telegram import TelegramNotifier
+from monitor.clock import Clock
 from monitor.domain import DeviceRef, jsonable
 from monitor.events import EventKind
 from monitor.sandbox.telegram_api import TelegramApiServer
@@ -53,7 +54,7 @@ telegram:
   audiences:
     ministry_liaison: {{chat_id: {ministry}}}
 alerts:
-  group_wait: 30s
+  group_wait: {group_wait}
   repeat_interval: 4h
   digest_after: 10m
   daily_alive: null
@@ -78,9 +79,11 @@ sites:
 """
 
 
-def write_config(tmp_path: Path, url: str, extra: str = "", name: str = "alerts.yaml") -> Path:
+def write_config(tmp_path: Path, url: str, extra: str = "", name: str = "alerts.yaml",
+                 group_wait: str = "30s") -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(CONFIG).format(db=tmp_path / "alerts.db", token=TOKEN, url=url, allowed=ALLOWED,
+                                                   group_wait=group_wait,
                                                    ministry=MINISTRY, it=IT, thread=IT_THREAD, head=HEAD,
                                                    extra=textwrap.dedent(extra)), encoding="utf-8")
     return path
@@ -93,7 +96,7 @@ def iso(dt: datetime) -> str:
 class World:
     """Writes what the engine writes (one transaction per change, events in the recorder's order)."""
 
-    def __init__(self, db: Database, settings: Settings, ids: dict[DeviceRef, int], clock: FakeClock) -> None:
+    def __init__(self, db: Database, settings: Settings, ids: dict[DeviceRef, int], clock: Clock) -> None:
         self.db, self.settings, self.ids, self.clock = db, settings, ids, clock
         self.site = "kantor"
 
@@ -286,8 +289,9 @@ async def api() -> AsyncIterator[TelegramApiServer]:
         yield server
 
 
-async def make_env(tmp_path: Path, api: TelegramApiServer, extra: str = "", start: datetime = T0) -> Env:
-    path = write_config(tmp_path, api.url, extra)
+async def make_env(tmp_path: Path, api: TelegramApiServer, extra: str = "", start: datetime = T0,
+                   group_wait: str = "30s") -> Env:
+    path = write_config(tmp_path, api.url, extra, group_wait=group_wait)
     settings = load_settings(path)
     db = open_db(settings)
     clock = FakeClock(start)

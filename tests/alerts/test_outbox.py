@@ -46,7 +46,8 @@ def test_payload_is_checked_at_enqueue() -> None:
     assert normalize_payload({"text": "x"}) == {"text": "x", "parse_mode": "HTML", "buttons": [], "document": None,
                                                 "photo": None, "filename": None, "silent": False}
     for bad in ({}, {"text": 3}, {"text": "x", "parse_mode": "Markdown"}, {"text": "x", "buttons": [{"text": "a"}]},
-                {"text": "x", "buttons": [[{"text": "a", "data": "d" * 65}]]}, {"text": "", "document": "a", "photo": "b"}):
+                {"text": "x", "buttons": [[{"text": "a", "data": "d" * 65}]]},
+                {"text": "", "document": "a", "photo": "b"}):
         with pytest.raises(ValueError):
             normalize_payload(bad)
 
