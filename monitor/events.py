@@ -31,6 +31,16 @@ monitor_started        version, pid
 
 An evidence item (in ``evidence[]``) is ``{"time", "device", "kind", "text", "source", "values"}`` —
 enough for a person to check the inferred cause.
+
+Also read by ``alerts/`` (added with issue 5; the recorder already writes them):
+
+* outage events carry ``outage_id`` (as well as the ``events.outage_id`` column);
+* ``outage_changed.change`` is ``status`` | ``cause`` | ``planned``; ``planned`` means the maintenance window
+  ended and the device is still down — alerted then like a new incident;
+* ``observation`` carries ``device`` and ``time`` (when it was observed; the row's ``time`` is when it was
+  recorded);
+* metrics (``metrics``, ``device_states.metrics``) use NUT names: ``ups.status`` flags (``OB`` = on battery),
+  ``battery.charge`` in %, ``battery.runtime`` in seconds — shown as "UPS runtime left" in alerts.
 """
 
 from __future__ import annotations

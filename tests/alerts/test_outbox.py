@@ -346,3 +346,42 @@ async def test_a_row_claimed_by_one_dispatcher_cannot_be_claimed_by_another(env:
         assert Counter(r.claimed_by for r in env.rows()) == Counter({env.dispatcher.name: 3, "second": 2})
     finally:
         other_db.close()
+
+
+async def test_outbox_on_sqlite_and_postgresql(db_url: str, tmp_path: Path) -> None:
+    """enqueue's ON CONFLICT DO NOTHING and the conditional claims on both databases."""
+    from monitor.sandbox.telegram_api import TelegramApiServer
+    from monitor.settings import load_settings
+    from monitor.storage import Database
+    from monitor.storage import db as dbmod
+    from monitor.storage.inventory import sync_inventory
+    from tests.fakes import FakeClock
+
+    from .conftest import write_config
+
+    async with TelegramApiServer(TOKEN) as api:
+        settings = load_settings(write_config(tmp_path, api.url))
+        engine = dbmod.create_db_engine(db_url)
+        dbmod.upgrade(engine)
+        db = Database(engine)
+        clock = FakeClock()
+        notifier = TelegramNotifier(TOKEN, api_base_url=api.url)
+        try:
+            db.call(lambda s: sync_inventory(s, settings, clock.now()))
+
+            def add(s: Session) -> list[int | None]:
+                out = []
+                for key, text in (("a", "satu"), ("a", "dua"), ("b", "tiga")):
+                    r = enqueue(s, key=key, audience="it_staff", site_id="kantor", kind="note", now=clock.now(),
+                                payload={"text": text})
+                    out.append(r.id if r else None)
+                return out
+            first, dup, second = db.call(add)
+            assert first and second and dup is None
+            a, b = make_dispatcher(settings, db, clock, notifier, name="a"), make_dispatcher(settings, db, clock,
+                                                                                              notifier, name="b")
+            await asyncio.gather(a.run_once(), b.run_once())
+            assert sorted(m.text or "" for m in api.messages) == ["satu", "tiga"]
+        finally:
+            await notifier.close()
+            db.close()

@@ -236,3 +236,38 @@ async def test_each_event_is_routed_once(env: Env) -> None:
     second = await env.drain()
     assert first.routed == 2 and second.routed == 0
     assert len(env.rows()) == 1
+
+
+async def test_daily_still_alive_line_once_a_day(tmp_path, api) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from .conftest import make_env
+
+    env = await make_env(tmp_path, api, start=datetime(2026, 11, 23, 0, 29, tzinfo=UTC))  # 07:29 WIB
+    try:
+        for key in ("router", "ups-1", "srv", "ws-1", "ws-2", "ws-3", "spd"):
+            env.world.state(key, "up")
+        env.world.state("evil", "down")
+        # the daily line is off in the shared test config; this test turns it on at 07:30
+        settings = env.settings.model_copy(update={"alerts": env.settings.alerts.model_copy(
+            update={"daily_alive": __import__("datetime").time(7, 30)})})
+        from alerts.service import drain, make_dispatcher
+        dispatcher = make_dispatcher(settings, env.db, env.clock, env.notifier)
+        await drain(settings, env.db, env.clock, env.notifier, dispatcher=dispatcher)
+        assert env.api.messages == []
+        for _ in range(3):
+            env.clock.advance(60)
+            await drain(settings, env.db, env.clock, env.notifier, dispatcher=dispatcher)
+        [line] = env.api.messages
+        assert line.text == ("💚 Monitor aktif · Disdukcapil Kab. Contoh · 07:30 WIB\n"
+                             "8 perangkat: 7 normal, 1 bermasalah\n"
+                             "Tidak ada gangguan terbuka.")
+        assert line.silent and line.chat_id == IT
+        env.clock.advance(3 * 3600)  # next one tomorrow 07:30, not at a restart at 10:30
+        await drain(settings, env.db, env.clock, env.notifier, dispatcher=dispatcher)
+        env.clock.advance(21 * 3600)
+        await drain(settings, env.db, env.clock, env.notifier, dispatcher=dispatcher)
+        assert len(env.api.messages) == 2
+    finally:
+        await env.notifier.close()
+        env.db.close()

@@ -240,3 +240,11 @@ async def test_sandbox_subprocess_with_control_api(tmp_path: Path) -> None:
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(10)
+
+
+def test_registered_as_the_telegram_channel() -> None:
+    import alerts
+    from monitor.domain import Notifier
+
+    assert alerts.REGISTRY["telegram"] is TelegramNotifier
+    assert isinstance(TelegramNotifier(TOKEN, api_base_url="http://127.0.0.1:9"), Notifier)
