@@ -33,7 +33,7 @@ import keyword
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,6 +100,8 @@ class ObjectDef(_Model):
     range: tuple[float, float] | None = Field(None, description="sane raw range; outside is garbage")
     max_length: int = Field(255, ge=1, le=65535)
     required: bool = False
+    when: str | None = Field(None, description="walk this column only when this holds (an expression over "
+                                               "scalar objects, e.g. upsAlarmsPresent > 0): saves a request")
     description: str = ""
 
     @model_validator(mode="after")
@@ -258,6 +260,7 @@ class Profile:
     metrics: tuple[_Metric, ...]
     tables: tuple[_Table, ...]
     conditions: tuple[_Condition, ...]
+    column_when: Mapping[str, Expr] = field(default_factory=dict)   # column object -> walk condition
 
     @property
     def name(self) -> str:
@@ -424,7 +427,14 @@ def _compile(d: ProfileDef, path: Path) -> Profile:
         tconds = compile_conditions(t.conditions, f"tables.{tname}.conditions", row_known, ROW_FIELDS)
         tables.append(_Table(tname, t, label, where, require, t.prefix or f"{tname}.{{label}}.", tmetrics, tconds))
     conditions = compile_conditions(d.conditions, "conditions", known)
-    return Profile(d, path, metrics, tuple(tables), conditions)
+    scalars = {n for n, o in d.objects.items() if o.column is None}
+    column_when = {}
+    for name, obj in d.objects.items():
+        if obj.when is not None:
+            if obj.column is None:
+                raise ExprError(f"objects.{name}.when: only a column can be conditional")
+            column_when[name] = check_names(compile_expr(obj.when), f"objects.{name}.when", scalars | params)
+    return Profile(d, path, metrics, tuple(tables), conditions, column_when)
 
 
 # ---------------------------------------------------------------------------------------- evaluation
@@ -527,6 +537,26 @@ class BoundProfile:
     @property
     def name(self) -> str:
         return self.profile.name
+
+    def columns_needed(self, scalars: RawScalars) -> list[str]:
+        """Column OIDs to walk given the scalars already read (columns with a false ``when`` are skipped)."""
+        if not self.profile.column_when:
+            return list(self.column_oids.values())
+        d = self.profile.definition
+        objects: dict[str, Any] = {}
+        for name, oid in self.scalar_oids.items():
+            obj = d.objects[name]
+            got = interpret(scalars.get(oid), obj.type, absent=obj.absent, value_range=obj.range,
+                            max_length=obj.max_length)
+            if got.problem is None:
+                objects[name] = got.value
+        scope = _Scope(objects, {}, self.params, {}, None, datetime.now(UTC), {}, {})
+        out = []
+        for name, oid in self.column_oids.items():
+            when = self.profile.column_when.get(name)
+            if when is None or when.truth(scope):
+                out.append(oid)
+        return out
 
     def evaluate(self, scalars: RawScalars, columns: RawColumns, *, device: Device, previous: Sample | None,
                  now: datetime) -> Evaluation:

@@ -99,9 +99,24 @@ class SnmpCheck:
                             profile=self.profiles[0].name)
 
     async def _fetch(self, bound: BoundProfile, target: SnmpTarget) -> tuple[SnmpReply, str | None]:
+        """Scalars first; then the columns the scalars say are worth walking (one request saved per poll
+        when, e.g., a UPS reports no alarms)."""
+        reply, probe = await self._fetch_scalars(bound, target)
+        if reply.failure is not None:
+            return reply, probe
+        columns = bound.columns_needed(reply.scalars) if bound.column_oids and bound.scalar_oids else []
+        if columns:
+            walked = await self.resources.snmp.fetch(target, [], columns, max_rows=self.max_rows)
+            reply.columns.update(walked.columns)
+            reply.requests += walked.requests
+            reply.failure = walked.failure
+        return reply, probe
+
+    async def _fetch_scalars(self, bound: BoundProfile, target: SnmpTarget) -> tuple[SnmpReply, str | None]:
         backend = self.resources.snmp
-        fetch = asyncio.ensure_future(backend.fetch(target, list(bound.scalar_oids.values()),
-                                                    list(bound.column_oids.values()), max_rows=self.max_rows))
+        scalars = list(bound.scalar_oids.values())
+        columns = [] if scalars else list(bound.column_oids.values())
+        fetch = asyncio.ensure_future(backend.fetch(target, scalars, columns, max_rows=self.max_rows))
         if self._answered:
             return await fetch, None
         # Not answered yet: if the request is slow, ask in parallel whether any agent is there at all.

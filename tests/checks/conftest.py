@@ -81,6 +81,15 @@ GARBAGE: dict[str, dict[str, tuple[str, str | int]]] = {
 }
 
 
+# RFC 1628 alarm table: upsAlarmDescr is walked only when upsAlarmsPresent says there is something to see
+_ALARM_BASE = {UPS_OUTPUT_SOURCE: ("2", 3), UPS_BATTERY_STATUS: ("2", 2), UPS_INPUT_VOLTAGE: ("2", 225),
+               "1.3.6.1.2.1.33.1.6.2.1.2.1": ("6", "1.3.6.1.2.1.33.1.6.3.1")}   # upsAlarmBatteryBad
+STATIC: dict[str, dict[str, tuple[str, str | int]]] = {
+    "alarm-ups": {**_ALARM_BASE, "1.3.6.1.2.1.33.1.6.1.0": ("66", 1)},
+    "alarm-ups-stale": {**_ALARM_BASE, "1.3.6.1.2.1.33.1.6.1.0": ("66", 0)},   # count 0: the table is not read
+}
+
+
 def writecache_aliases() -> list[str]:
     return [alias for _base, _values, writable in WRITABLE.values() for alias in writable.values()]
 
@@ -92,7 +101,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpsimAgent]:
     for community, (base, values, writable) in WRITABLE.items():
         make_recording(data, community, base=SNMPREC / f"{base}.snmprec" if base else None, values=values,
                        writable=writable)
-    for community, values in GARBAGE.items():
+    for community, values in (GARBAGE | STATIC).items():
         make_recording(data, community, values=values)
     with SnmpsimAgent([SNMPREC, data], writecache=writecache_aliases(),
                       work_dir=tmp_path_factory.mktemp("simwork")) as agent:

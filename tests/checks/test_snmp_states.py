@@ -232,6 +232,18 @@ async def test_disk_full_and_uplink_down_up(checks: Checks, restore_values: SetV
     assert up.status is Status.UP and kinds(up) == [ObservationKind.LINK_UP]
 
 
+async def test_rfc1628_alarm_table_replace_battery(checks: Checks) -> None:
+    with_alarm = await checks.snmp("alarm-ups", "ups-rfc1628").run(device(), now=T0)
+    assert with_alarm.status is Status.DEGRADED and "replacement" in (with_alarm.reason or "")
+    assert with_alarm.metrics["ups.status"] == "OL RB"
+    assert kinds(with_alarm) == [ObservationKind.REPLACE_BATTERY]
+    resources = checks.resources.snmp
+    before = resources.requests                                        # type: ignore[attr-defined]
+    no_alarms = await checks.snmp("alarm-ups-stale", "ups-rfc1628").run(device(), now=T0)
+    assert no_alarms.status is Status.UP and no_alarms.metrics["ups.status"] == "OL"
+    assert resources.requests - before == 1                            # type: ignore[attr-defined]
+
+
 # ---------------------------------------------------------------------------------------- garbage
 
 async def test_wrong_types_for_every_required_object_is_a_profile_mismatch(checks: Checks) -> None:
