@@ -421,15 +421,16 @@ def clip(text: str, limit: int = MESSAGE_LIMIT, lang: str = "id") -> str:
     """Last resort for free text: keep whole lines up to ``limit`` and say the rest was cut."""
     if tg_length(text) <= limit:
         return text
-    note = "\n" + phrase(lang, "more_lines", count="?", limit=limit)
+    lines = text.split("\n")
+    note = "\n" + phrase(lang, "more_lines", count=len(lines), limit=limit)  # the widest the count can be
     kept: list[str] = []
     used = tg_length(note)
-    for line in text.split("\n"):
+    for line in lines:
         if used + tg_length(line) + 1 > limit:
             break
         kept.append(line)
         used += tg_length(line) + 1
-    return "\n".join(kept) + note
+    return "\n".join(kept) + "\n" + phrase(lang, "more_lines", count=len(lines) - len(kept), limit=limit)
 
 
 # ------------------------------------------------------------------------------------------- templates

@@ -66,9 +66,10 @@ class LoopComponent:
     outbox lease: at most one duplicate)."""
 
     def __init__(self, name: str, step: Callable[[], Awaitable[object]], *, interval: float,
-                 grace: float = 5.0) -> None:
+                 grace: float = 5.0, on_reload: Callable[[Settings], None] | None = None) -> None:
         self.name = name
         self._step = step
+        self._on_reload = on_reload
         self.interval = interval
         self.grace = grace
         self._task: asyncio.Task[None] | None = None
@@ -76,6 +77,12 @@ class LoopComponent:
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
+        self._wake.set()
+
+    async def reload(self, settings: Settings) -> None:
+        """Take a new, already validated config (SIGHUP): the next step uses it."""
+        if self._on_reload is not None:
+            self._on_reload(settings)
         self._wake.set()
 
     async def start(self) -> None:
@@ -122,6 +129,10 @@ class BotComponent:
         self.bot = bot
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    async def reload(self, settings: Settings) -> None:
+        """New allowed users, chats and languages apply to the next update."""
+        self.bot.settings = settings
 
     async def start(self) -> None:
         if self._task is None:
@@ -235,27 +246,40 @@ def build_alert_components(settings: Settings, db: Database, clock: Clock, notif
                            escalation_report: EscalationReport | None = None, report_now: ReportNow | None = None,
                            name: str | None = None, poll_interval: float = 1.0,
                            tick_interval: float = 15.0) -> list[Component]:
-    """The alerting components in start order (see the module docstring)."""
+    """The alerting components in start order (see the module docstring). Each can :meth:`reload` a new
+    config (``monitor.lifecycle.Reloadable``)."""
     router = Router(settings, reports=escalation_report is not None)
     dispatcher = make_dispatcher(settings, db, clock, notifier, name=name)
+    current = {"settings": settings}
 
     async def dispatch_step() -> None:
         await dispatcher.run_once()
 
-    dispatch = LoopComponent("alerts.dispatcher", dispatch_step, interval=poll_interval)
+    def reload_dispatcher(new: Settings) -> None:
+        dispatcher.settings = new
+        dispatcher.composer = AlertComposer(new)
+        dispatcher.mute_check = mute_check(new)
+
+    dispatch = LoopComponent("alerts.dispatcher", dispatch_step, interval=poll_interval, on_reload=reload_dispatcher)
 
     async def route_step() -> None:
         if await route_pending(db, router, clock):
             dispatch.wake()
 
     async def tick_step() -> None:
-        if await escalation_round(db, settings, clock, escalation_report):
+        if await escalation_round(db, current["settings"], clock, escalation_report):
             dispatch.wake()
 
+    def reload_router(new: Settings) -> None:
+        router.settings = new
+
+    def reload_tick(new: Settings) -> None:
+        current["settings"] = new
+
     components: list[Component] = [
-        LoopComponent("alerts.router", route_step, interval=min(poll_interval, 0.5)),
+        LoopComponent("alerts.router", route_step, interval=min(poll_interval, 0.5), on_reload=reload_router),
         dispatch,
-        LoopComponent("alerts.escalation", tick_step, interval=tick_interval),
+        LoopComponent("alerts.escalation", tick_step, interval=tick_interval, on_reload=reload_tick),
     ]
     if settings.telegram.polling and hasattr(notifier, "get_updates"):
         api: BotApi = notifier  # type: ignore[assignment]

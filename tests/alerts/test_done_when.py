@@ -56,3 +56,23 @@ async def test_ups_on_battery_reaches_telegram_within_group_wait_plus_2s_and_a_b
                 await c.stop()
             await env.notifier.close()
             env.db.close()
+
+
+async def test_components_take_a_new_config_on_reload(tmp_path: Path) -> None:
+    from monitor.lifecycle import Reloadable
+    from monitor.settings import load_settings
+
+    async with TelegramApiServer(TOKEN) as api:
+        env = await make_env(tmp_path, api)
+        try:
+            components = build_alert_components(env.settings, env.db, SystemClock(), env.notifier)
+            new = load_settings(env.path)
+            assert new is not env.settings
+            for c in components:
+                assert isinstance(c, Reloadable)
+                await c.reload(new)
+            bot = components[-1]
+            assert bot.bot.settings is new  # type: ignore[attr-defined]
+        finally:
+            await env.notifier.close()
+            env.db.close()
