@@ -21,7 +21,7 @@ from datetime import datetime
 from monitor.clock import to_local, zone_label
 from monitor.reports import narrative
 from monitor.reports.figures import OutageLine, ReportFigures
-from monitor.reports.i18n import Lang, cause_name, format_duration, format_number, status_name
+from monitor.reports.i18n import Lang, cause_name, format_duration, status_name
 
 COLUMNS = ("no", "site", "device_id", "device", "kind", "start", "end", "zone", "duration_min", "duration",
            "in_period_min", "downtime_min", "status", "cause", "cause_name", "central", "planned_min",
@@ -59,7 +59,11 @@ def _local(dt: datetime | None, zone: str) -> str:
 
 
 def _minutes(seconds: float | None, lang: Lang) -> str:
-    return "" if seconds is None else format_number(seconds / 60, lang, 1)
+    """Minutes with one decimal and no thousands separator (a spreadsheet number, not prose)."""
+    if seconds is None:
+        return ""
+    text = f"{seconds / 60:.1f}"
+    return text.replace(".", ",") if lang == "id" else text
 
 
 def row(line: OutageLine, n: int, fig: ReportFigures, lang: Lang, names: dict[str, str]) -> list[str]:

@@ -366,13 +366,14 @@ def _floor(value: float, decimals: int) -> float:
 
 
 def format_pct(value: float | None, lang: Lang) -> str:
-    """``99,5 %`` / ``99.5%``; two decimals from 99 % up; never rounded up to 100; None -> ``—``."""
+    """``99,5 %`` / ``99.5%``: one decimal, two from 99.9 % up; truncated, so never rounded up (a service
+    that was down for a minute never reads ``100 %``); None -> ``—``."""
     if value is None:
         return "—"
     if value >= 100.0:
         shown = "100"
     else:
-        decimals = 2 if value >= 99.0 else 1
+        decimals = 2 if value >= 99.9 else 1
         shown = format_number(_floor(value, decimals), lang, decimals)
     return f"{shown} %" if lang == "id" else f"{shown}%"
 

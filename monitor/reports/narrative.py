@@ -113,6 +113,16 @@ def evidence_text(lang: Lang, item: EvidenceItem, zone: str, names: Mapping[str,
 OBS_KINDS = frozenset(k.value for k in ObservationKind)
 
 
+def working_time(seconds: float, lang: Lang) -> str:
+    """Office time lost, in working hours: ``6 jam kerja`` / ``45 menit jam kerja`` / ``6 working hours``."""
+    if seconds < 3600:
+        return (f"{format_duration(seconds, lang)} jam kerja" if lang == "id" else
+                f"{format_duration(seconds, lang)} of working time")
+    hours = seconds / 3600
+    text = format_number(hours, lang, 0 if hours >= 10 or float(hours).is_integer() else 1)
+    return f"{text} jam kerja" if lang == "id" else f"{text} working hours"
+
+
 def working_hours(lang: Lang) -> str:
     s, e = WORK_START.strftime("%H.%M"), WORK_END.strftime("%H.%M")
     return f"Senin–Jumat {s}–{e}" if lang == "id" else f"Monday–Friday {s.replace('.', ':')}–{e.replace('.', ':')}"
@@ -296,11 +306,11 @@ def impact_text(fig: ReportFigures, lang: Lang) -> str:
     if imp is None:
         return ""
     if lang == "id":
-        return (f"{imp.service_name} tidak tersedia {format_duration(imp.lost_working_s, lang)} pada jam kerja "
+        return (f"{imp.service_name} tidak tersedia selama {working_time(imp.lost_working_s, lang)} "
                 f"({working_hours(lang)}). Dengan target {format_number(imp.expected_daily, lang)} perekaman per hari, "
                 f"diperkirakan {format_number(imp.recordings, lang)} perekaman tidak dapat dilayani "
                 "(perkiraan minimum: waktu tidak dipantau tidak dihitung).")
-    return (f"{imp.service_name} was unavailable for {format_duration(imp.lost_working_s, lang)} of working hours "
+    return (f"{imp.service_name} was unavailable for {working_time(imp.lost_working_s, lang)} "
             f"({working_hours(lang)}). At {format_number(imp.expected_daily, lang)} recordings a day, an estimated "
             f"{format_number(imp.recordings, lang)} recordings could not be made (a minimum: time not monitored is not "
             "counted).")
@@ -406,12 +416,12 @@ def escalation_opening(esc: EscalationFigures, lang: Lang, zone: str) -> list[st
     out.append(text)
     imp = esc.impact
     if imp is not None and imp.lost_working_s > 0:
-        out.append(f"Selama itu {imp.service_name} tidak tersedia {format_duration(imp.lost_working_s, lang)} pada jam "
-                   f"kerja; dengan target {format_number(imp.expected_daily, lang)} perekaman per hari, diperkirakan "
+        out.append(f"Selama itu {imp.service_name} tidak tersedia selama {working_time(imp.lost_working_s, lang)}"
+                   f"; dengan target {format_number(imp.expected_daily, lang)} perekaman per hari, diperkirakan "
                    f"{format_number(imp.recordings, lang)} perekaman tidak dapat dilayani."
                    if lang == "id" else
-                   f"Meanwhile {imp.service_name} was unavailable for {format_duration(imp.lost_working_s, lang)} of "
-                   f"working hours; at {format_number(imp.expected_daily, lang)} recordings a day, an estimated "
+                   f"Meanwhile {imp.service_name} was unavailable for {working_time(imp.lost_working_s, lang)}"
+                   f"; at {format_number(imp.expected_daily, lang)} recordings a day, an estimated "
                    f"{format_number(imp.recordings, lang)} recordings could not be made.")
     return out
 

@@ -99,7 +99,20 @@ def environment() -> Environment:
     """The Jinja2 environment: StrictUndefined (a missing value is an error) and HTML autoescape."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+    env.filters["css_string"] = css_string
     return env
+
+
+def css_string(value: object) -> Markup:
+    """Text for a CSS string literal inside ``<style>`` (``content: "…"``): backslash-escaped, and no ``<``
+    so the text can never close the style element."""
+    out = []
+    for ch in str(value):
+        if ch in '"\\<>&' or ord(ch) < 32:
+            out.append(f"\\{ord(ch):x} ")
+        else:
+            out.append(ch)
+    return Markup("".join(out))
 
 
 @cache
@@ -224,7 +237,7 @@ def weekly_context(fig: ReportFigures, lang: Lang, charts: Mapping[str, str], *,
         "acks": figures.ack_detail(fig.acknowledgements, None if full else figures.ACK_DETAIL_LIMIT),
         "f": f, "fig": fig, "site": fig.site, "lh": fig.site.letterhead, "title": title,
         "period_text": period_text(fig, lang),
-        "period_short": f"{week[0]}-W{week[1]:02d}" if week else fig.period.label,
+        "footer": f"{title} · {fig.site.name} · " + (f"{week[0]}-W{week[1]:02d}" if week else fig.period.label),
         "summary": narrative.summary(fig, lang), "charts": dict(charts), "css": stylesheet(),
         "trend_label": "trend" if fig.period.kind == "week" else "trend_range",
         "availability_note": narrative.availability_note(lang), "undefined_mtbf": undefined,
@@ -317,6 +330,7 @@ def escalation_context(esc: EscalationFigures, site: Site, lang: Lang) -> dict[s
     return {
         "f": f, "esc": esc, "site": site, "lh": site.letterhead, "css": stylesheet(),
         "title": i18n.label(lang, "escalation_title"),
+        "footer": f"{i18n.label(lang, 'escalation_title')} · {site.name} · #{esc.incident.id}",
         "letter_number": "……/……/Disdukcapil/" + str(to_local(esc.now, site.timezone).year) if lang == "id"
         else "……/……/" + str(to_local(esc.now, site.timezone).year),
         "attachment": "—",
