@@ -40,9 +40,10 @@ row   own checks (confirmed)                            parents                 
 D1    no check known (none, or all unknown)             —                               unknown
 D2    every known check up                              —                               up
 D3    some degraded, none down                          —                               degraded
-D4    every known check down                            none down/unreachable           down
-D5    some down, some up or degraded                    none down/unreachable           down, hint
-                                                                                        ``service``
+D4    every known check down (the others' latest        none down/unreachable           down
+      result failed too)
+D5    some down, some up or degraded (and their         none down/unreachable           down, hint
+      latest result answered)                                                           ``service``
 D6    some down                                         a parent down or unreachable    unreachable,
                                                                                         hint ``network``
 D7    down only in checks being re-checked after a      —                               unreachable
@@ -411,7 +412,9 @@ def derive(world: World, state: DeviceState, policy: DevicePolicy) -> _Derived:
     if all(t.recheck for _, t in down):                                            # D7
         return _Derived(Status.UNREACHABLE, "waiting for own checks after the network recovered: "
                         + _reasons(down), Cause.NETWORK)
-    answering = [k for k, t in known if t.status is not Status.DOWN]
+    # "answering" means its latest result answered: a check still confirmed up whose last result failed
+    # (a host dying, its checks confirming one after the other) is no sign of a live host
+    answering = [k for k, t in known if t.status is not Status.DOWN and t.last_status in (Status.UP, Status.DEGRADED)]
     if policy.kind is DeviceKind.UPSTREAM:
         return _Derived(Status.DOWN, _reasons(down), Cause.UPSTREAM)
     if answering:                                                                  # D5
@@ -575,7 +578,7 @@ def apply_trap(world: World, ref: DeviceRef, kinds: Iterable[ObservationKind], t
         at = old.last_at
     checks = dict(old.checks)
     if forcing:
-        reason = f"{text} (trap)"
+        reason = text if "trap" in text.lower() else f"{text} (trap)"
         snmp = [k for k, kind in dp.checks.items() if kind == "snmp"]
         for key in snmp or [TRAP_TRACK]:
             t = checks.get(key, CheckTrack())

@@ -64,6 +64,7 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream: obje
     handler.addFilter(flt)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "pysnmp", "asyncio", "telegram.ext"):
+    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "apscheduler.scheduler", "pysnmp", "asyncio",
+                  "telegram.ext"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return flt

@@ -1,11 +1,89 @@
-"""``ektp-monitor run``: the monitor daemon (issue 4)."""
+"""``ektp-monitor run -c FILE``: the monitor daemon.
+
+Refuses a database whose schema is not the code's (with the command that fixes it), logs one line per
+device state change (logger ``monitor.state``), reloads the config on SIGHUP (keeping the running one
+when the new file is invalid) and stops cleanly on SIGTERM/SIGINT. The wiring is in
+:func:`build_daemon`: the checks and the trap receiver from :mod:`monitor.app`, plus any ``extra``
+components (alert router/dispatcher, Telegram bot, weekly report job) that start after the core and
+stop before it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from monitor.errors import NotReadyError
+from monitor import app
+from monitor.daemon import CheckBuilder, Daemon, TrapCallback
+from monitor.domain import Check, DeviceRef
+from monitor.lifecycle import Component
+from monitor.logs import setup_logging
+from monitor.settings import Settings
+from monitor.storage import Database
+from monitor.storage.db import require_current_schema
+
+log = logging.getLogger("monitor.run")
+
+
+class _Checks:
+    """Builds the checks for a config; the shared resources (SNMP engine, ICMP mode, profiles) are
+    kept across reloads unless what they depend on changed, and closed after the daemon stopped."""
+
+    def __init__(self) -> None:
+        self.resources: Any = None
+        self._key: tuple[Any, ...] | None = None
+        self._retired: list[Any] = []
+
+    def __call__(self, settings: Settings) -> Mapping[tuple[DeviceRef, str], Check]:
+        key = (settings.profile_dirs, settings.monitor.concurrency, str(settings.base_dir))
+        if self.resources is None or key != self._key:
+            if self.resources is not None:
+                self._retired.append(self.resources)  # running checks may still use it: closed at the end
+            self.resources, self._key = app.build_check_resources(settings), key
+        return app.build_checks(settings, self.resources)
+
+    async def close(self) -> None:
+        for res in [*self._retired, self.resources]:
+            if res is not None:
+                await res.close()
+        self._retired, self.resources = [], None
+
+
+def _trap_receiver(settings: Settings, on_event: TrapCallback) -> Component | None:
+    if not settings.traps.enabled:
+        return None
+    receiver: Component = app.build_trap_receiver(settings, on_event)
+    return receiver
+
+
+def build_daemon(settings: Settings, db: Database, *, config_path: str, extra: Sequence[Component] = (),
+                 on_reload: Callable[[Settings], None] | None = None,
+                 build_checks: CheckBuilder | None = None) -> Daemon:
+    """The daemon for ``settings`` with the real checks and trap receiver (composition root)."""
+    checks = _Checks()
+    return Daemon(settings, db, build_checks=build_checks or checks, loader=app.load_config,
+                  config_path=config_path, trap_receiver=_trap_receiver, extra=extra, on_reload=on_reload,
+                  cleanup=[checks.close])
 
 
 def main(args: argparse.Namespace) -> int:
-    raise NotReadyError("the monitor daemon is not built yet in this version (tracked in issue 4)")
+    settings = app.load_config(args.config)
+    redaction = setup_logging(settings.monitor.log_level, settings.secrets)
+    for warning in app.config_warnings(settings):
+        log.warning("%s", warning)
+    engine = app.open_database(settings)
+    db = Database(engine)
+    try:
+        require_current_schema(engine, args.config)
+
+        def reloaded(new: Settings) -> None:
+            redaction.secrets = frozenset(new.secrets)
+            logging.getLogger().setLevel(new.monitor.log_level)
+
+        daemon = build_daemon(settings, db, config_path=args.config, on_reload=reloaded)
+        return asyncio.run(daemon.run())
+    finally:
+        db.close()

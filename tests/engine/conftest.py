@@ -113,7 +113,7 @@ class Office:
         if t > self.clock.now():
             self.clock._now = t
         o = Observation(time=t, kind=kind, text=text or kind.value.replace("_", " "), source="trap")
-        await self.pipeline.submit_trap(TrapEvent(received_at=t, source="127.0.0.1", trap_oid="1.3.6.1.2.1.33.2.1",
+        await self.pipeline.submit_trap(TrapEvent(received_at=t, source="127.0.0.1", trap_oid="1.3.6.1.2.1.33.2.0.1",
                                                   name="upsTrapOnBattery", version="2c", device=ref, accepted=True,
                                                   observations=(o,)))
         await self.pipeline.drain()

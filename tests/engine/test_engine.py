@@ -49,7 +49,8 @@ def feed(track: CheckTrack, statuses: Sequence[Status], *, n_down: int = 3, n_up
 
 
 def seen(status: Status, since: int = -10) -> CheckTrack:
-    return CheckTrack(status=status, since=t(since), reason=None if status is U else "x", last_at=t(-1))
+    return CheckTrack(status=status, since=t(since), reason=None if status is U else "x", last_at=t(-1),
+                      last_status=status)
 
 
 NEVER = CheckTrack()
@@ -131,7 +132,7 @@ def up_world(at: int = -5) -> World:
     """Every check of every device confirmed up since t(at)."""
     states = {}
     for ref, dp in P.devices.items():
-        checks = {k: CheckTrack(status=U, since=t(at), last_at=t(at)) for k in dp.checks}
+        checks = {k: CheckTrack(status=U, since=t(at), last_at=t(at), last_status=U) for k in dp.checks}
         states[ref] = DeviceState(ref, status=U, since=t(at), checks=checks, last_at=t(at))
     return World(states)
 
@@ -176,6 +177,9 @@ DERIVE_ROWS = [
     ("D4 every known check down", _state(SRV, ping=seen(D), tcp_443=seen(D)), up_world(), D, None),
     ("D4 down and unknown (auth) is down", _state(SRV, ping=seen(D), tcp_443=seen(K)), up_world(), D, None),
     ("D5 ping up, service refused", _state(SRV, ping=seen(U), tcp_443=seen(D)), up_world(), D, Cause.SERVICE),
+    ("D4 the other check's latest result failed too (host dying)",
+     _state(SRV, ping=seen(D), tcp_443=replace(seen(U), last_status=D, pending=D, pending_count=1)),
+     up_world(), D, None),
     ("D6 parent down", _state(SRV, ping=seen(D), tcp_443=seen(D)),
      up_world().with_states({ROUTER: DeviceState(ROUTER, status=D)}), Status.UNREACHABLE, Cause.NETWORK),
     ("D6 parent unreachable", _state(WS, ping=seen(D)),
