@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from alerts import compose, escalation, messages, mutes
@@ -303,7 +303,8 @@ class TelegramBot:
         ids = {f"ack:{inc.id}", f"mute:{inc.id}"}
         rows = session.scalars(select(OutboxRow).where(
             OutboxRow.status == "sent", OutboxRow.message_id.is_not(None), OutboxRow.digest_id.is_(None),
-            OutboxRow.sent_at >= inc.started_at))
+            OutboxRow.sent_at >= inc.started_at,
+            or_(OutboxRow.incident_id == inc.id, OutboxRow.kind.in_(("digest", "group")))))
         lang_cache: dict[str, str] = {}
         edits: list[tuple[str, int, list[list[dict[str, str]]]]] = []
         seen: set[tuple[str, int]] = set()

@@ -270,6 +270,8 @@ def _delivered(session: Session, incident_id: int | None, outage_id: int | None,
                                                          OutboxRow.kind.in_(INCIDENT_KINDS))
     if incident_id is not None:
         stmt = stmt.where(OutboxRow.incident_id == incident_id)
+    else:
+        stmt = stmt.where(OutboxRow.group_key.like(f"out:{outage_id}:%"))
     skip = set(exclude)
     for row_id, payload in session.execute(stmt):
         if row_id in skip:

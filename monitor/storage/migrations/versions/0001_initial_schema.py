@@ -227,6 +227,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_outbox_incident_id', ['incident_id'], unique=False)
 
     op.create_table('report_runs',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -305,6 +306,7 @@ def downgrade() -> None:
     op.drop_table('sample_rollups')
     op.drop_table('report_runs')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_incident_id')
         batch_op.drop_index('ix_outbox_due')
 
     op.drop_table('outbox')
