@@ -41,6 +41,25 @@ Also read by ``alerts/`` (added with issue 5; the recorder already writes them):
   recorded);
 * metrics (``metrics``, ``device_states.metrics``) use NUT names: ``ups.status`` flags (``OB`` = on battery),
   ``battery.charge`` in %, ``battery.runtime`` in seconds — shown as "UPS runtime left" in alerts.
+
+Further fields the recorder writes (issue 4; ``monitor/recorder.py``), all additive:
+
+* every outage event: ``worst_status``, ``cause_summary`` (one English line), ``gaps[]`` and ``gap_s``
+  (monitor gaps inside the outage), ``flapping`` (true while the device flaps: the alerting side stays
+  quiet on such outage events — ``flapping_started``/``flapping_stopped`` are the messages), ``ups``
+  ``{device, status, metrics}`` of the device's ``powered_by`` UPS;
+* ``outage_opened``: ``maintenance {reason, source, starts_at, ends_at}`` when ``planned``;
+* ``outage_changed``: ``worst_status``, ``planned``, ``started_at``, ``reclassified`` (true when a child that
+  was confirmed down before its parent is now attributed to the network: its whole outage is ``unreachable``);
+* ``outage_closed``: ``removed`` (true when the device left the configuration: monitoring ended, it did not
+  recover);
+* incident events: ``status`` (worst), ``planned``; ``incident_opened.title``; ``incident_changed.joined``
+  (the device that joined, or null) and ``open_devices[]``;
+* ``observation``: ``observation`` (= ``kind``); deduplicated: a condition once per episode, a trap once a
+  minute, a strike or a reboot each time;
+* ``monitor_gap``: ``probable_power_loss`` (reason ``host_rebooted``), ``outage_ids[]`` (outages open across it);
+* ``monitor_started``: ``gap`` ``{started_at, ended_at, reason}`` or null;
+* ``flapping_started``/``flapping_stopped``: the device fields (``device``, ``device_name``, ``kind``).
 """
 
 from __future__ import annotations

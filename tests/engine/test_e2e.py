@@ -401,3 +401,54 @@ def test_run_refuses_an_old_schema(tmp_path: Path) -> None:
     r = sh(EXE, "run", "-c", str(cfg), check=False, timeout=60)
     assert r.returncode == 1
     assert f"ektp-monitor db upgrade -c {cfg}" in r.stderr
+
+
+def test_run_reloads_on_sighup_keeps_running_on_a_bad_file_and_stops_on_sigterm(tmp_path: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    cfg = tmp_path / "c.yaml"
+    good = textwrap.dedent(f"""
+        telegram: {{enabled: false}}
+        database: {{url: "sqlite:///{tmp_path / 'm.db'}"}}
+        defaults: {{interval: 500ms, timeout: 300ms, retries: 0}}
+        monitor: {{heartbeat_interval: 1s, jitter: 100ms}}
+        sites:
+          - id: s
+            name: "Kantor"
+            devices:
+              - {{id: srv, name: "Server", kind: recording_server, address: 127.0.0.1,
+                  checks: [{{type: tcp, port: {port}}}]}}
+    """)
+    cfg.write_text(good)
+    assert sh(EXE, "db", "upgrade", "-c", str(cfg)).returncode == 0
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([EXE, "run", "-c", str(cfg)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def logged(text: str, timeout: float = 30) -> None:
+            deadline = time.monotonic() + timeout
+            while text not in log.read_text(errors="replace"):
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+                time.sleep(0.1)
+
+        logged("state s/srv unknown -> up")
+        cfg.write_text(good.replace("kind: recording_server", "kind: mainframe"))
+        proc.send_signal(signal.SIGHUP)
+        logged("config reload refused, still running on the previous config")
+        assert "sites[0].devices[0].kind" in log.read_text()
+        assert proc.poll() is None
+        cfg.write_text(good + f"      - {{id: ws, name: \"PC\", kind: workstation, address: 127.0.0.1, "
+                              f"checks: [{{type: tcp, port: {port}}}]}}\n")
+        proc.send_signal(signal.SIGHUP)
+        logged("config reloaded: 1 sites, 2 devices, 2 checks")
+        logged("state s/ws unknown -> up")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert "ektp-monitor stopped" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        listener.close()
