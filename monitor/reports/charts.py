@@ -6,7 +6,7 @@ figure state, so charts can be drawn in worker threads) and returned as PNG byte
 * :func:`causes_png`: downtime by cause in hours (central causes marked), or a "no downtime" panel.
 
 PNG rather than SVG because WeasyPrint lays out a PNG several times faster (library-findings §7); the
-resolution (150 dpi at the printed size) stays sharp on paper.
+resolution (140 dpi at the printed size) stays sharp on paper.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from monitor.domain import Cause
 from monitor.reports.figures import Slot, Timeline
 from monitor.reports.i18n import DAYS_SHORT, Lang, cause_name, format_duration, format_number, status_name
 
-DPI = 150
+DPI = 140
 WIDTH_IN = 6.9          # the printable width of A4 with 18 mm margins
 
 COLORS: dict[Slot, str] = {

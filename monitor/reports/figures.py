@@ -85,7 +85,9 @@ site's recording servers.
 **Detail in the PDF.** Every outage is in the CSV (and the HTML). The PDF lists in full at most
 :data:`DETAIL_LIMIT` outages — those still open first, then the ones behind a central action, then the
 longest — in time order, and sums up the others per device (count, downtime, causes), so a bad week
-stays a document a head of office reads, not 40 pages of rows (:func:`outage_detail`).
+stays a document a head of office reads, not 40 pages of rows (:func:`outage_detail`); likewise the
+acknowledgements (:data:`ACK_DETAIL_LIMIT`, :func:`ack_detail`) and the failure-history table (the
+:data:`RECURRENCE_LIMIT` devices that failed most; :attr:`ReportFigures.recurrence` holds them all).
 
 **Actions.** *Central* (section "Perlu tindak lanjut Kementerian"): a lightning or hardware failure in
 the window of equipment bought from the national budget (``funding: apbn``); central (upstream)
@@ -122,8 +124,9 @@ from monitor.reports.period import Period
 from monitor.settings import Site
 
 RECURRENCE_THRESHOLD = 3
-DETAIL_LIMIT = 40
-ACK_DETAIL_LIMIT = 20
+DETAIL_LIMIT = 30
+ACK_DETAIL_LIMIT = 15
+RECURRENCE_LIMIT = 15
 WORKING_DAYS = (0, 1, 2, 3, 4)            # Monday..Friday
 WORK_START = time(8, 0)
 WORK_END = time(16, 0)

@@ -111,12 +111,12 @@ LABELS: Mapping[Lang, Mapping[str, str]] = {
         "summary": "Ringkasan",
         "services": "Ketersediaan Layanan",
         "service": "Layanan",
-        "availability": "Ketersediaan",
+        "availability": "Keterse\u00addiaan",
         "trend": "Minggu lalu",
         "trend_range": "Periode sebelumnya",
         "downtime": "Waktu gangguan",
         "central": "Gangguan pusat",
-        "maintenance": "Pemeliharaan",
+        "maintenance": "Pemeli\u00adharaan",
         "unmonitored": "Tidak dipantau",
         "degraded": "Menurun",
         "failures": "Jumlah gangguan",
@@ -195,7 +195,7 @@ LABELS: Mapping[Lang, Mapping[str, str]] = {
         "whole_office": "Seluruh kantor",
         "rule_any": "salah satu perangkat",
         "rule_all": "semua perangkat",
-        "h_failures": "Gangguan",
+        "h_failures": "Gang\u00adguan",
         "h_central": "Dari pusat",
         "h_longest": "Terlama",
         "device_outages": "Gangguan perangkat",
@@ -203,6 +203,8 @@ LABELS: Mapping[Lang, Mapping[str, str]] = {
                        "Kementerian, terlama) dicantumkan lengkap; sisanya diringkas per perangkat di bawah. Daftar "
                        "lengkap ada pada lampiran CSV.",
         "other_outages": "Gangguan lainnya, per perangkat",
+        "recurrence_note": "{shown} dari {total} perangkat dengan kegagalan terbanyak; daftar lengkap pada "
+                           "berkas HTML.",
     },
     "en": {
         "weekly_title": "Weekly Outage Report of the e-KTP Recording Equipment",
@@ -215,12 +217,12 @@ LABELS: Mapping[Lang, Mapping[str, str]] = {
         "summary": "Summary",
         "services": "Service availability",
         "service": "Service",
-        "availability": "Availability",
+        "availability": "Availa\u00adbility",
         "trend": "Last week",
         "trend_range": "Previous period",
         "downtime": "Downtime",
         "central": "Central downtime",
-        "maintenance": "Maintenance",
+        "maintenance": "Mainte\u00adnance",
         "unmonitored": "Not monitored",
         "degraded": "Degraded",
         "failures": "Outages",
@@ -307,6 +309,7 @@ LABELS: Mapping[Lang, Mapping[str, str]] = {
                        "are listed in full; the others are summed up per device below. The complete list is in the "
                        "CSV attachment.",
         "other_outages": "Other outages, per device",
+        "recurrence_note": "The {shown} of {total} devices that failed most; the HTML file lists them all.",
     },
 }
 

@@ -234,6 +234,7 @@ def weekly_context(fig: ReportFigures, lang: Lang, charts: Mapping[str, str], *,
     detail, others = figures.outage_detail(fig, None if full else figures.DETAIL_LIMIT)
     return {
         "detail": detail, "others": others, "ack_summary": narrative.ack_summary(fig, lang),
+        "recurrence": fig.recurrence if full else fig.recurrence[:figures.RECURRENCE_LIMIT],
         "acks": figures.ack_detail(fig.acknowledgements, None if full else figures.ACK_DETAIL_LIMIT),
         "f": f, "fig": fig, "site": fig.site, "lh": fig.site.letterhead, "title": title,
         "period_text": period_text(fig, lang),
