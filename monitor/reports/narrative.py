@@ -146,13 +146,18 @@ def summary(fig: ReportFigures, lang: Lang) -> list[str]:
     if prev_avail.availability is not None:
         trend = (f" ({label(lang, 'trend' if fig.period.kind == 'week' else 'trend_range').lower()} "
                  f"{format_pct(prev_avail.availability, lang)})")
-    if lang == "id":
+    if avail.availability is None:
+        out.append(f"Selama {when}, {name} tidak dipantau sama sekali (monitor belum dipasang atau tidak berjalan), "
+                   "sehingga tidak ada angka ketersediaan." if lang == "id" else
+                   f"During {when}, {name} was not monitored at all (the monitor was not installed or not running), "
+                   "so there is no availability figure.")
+    elif lang == "id":
         out.append(f"Selama {when}, {name} tersedia {format_pct(avail.availability, lang)} dari waktu yang "
                    f"dipantau{trend}.")
     else:
         out.append(f"During {when}, {name} was available {format_pct(avail.availability, lang)} of the monitored "
                    f"time{trend}.")
-    if avail.failures:
+    if avail.availability is not None and avail.failures:
         top_cause, top_s = avail.down_by_cause[0]
         n = avail.failures
         if lang == "id":
@@ -166,7 +171,7 @@ def summary(fig: ReportFigures, lang: Lang) -> list[str]:
                        "(Data Center/VPN), bukan di kantor." if lang == "id" else
                        f"{format_duration(avail.central_down_s, lang)} of it was a central fault (data center/VPN), "
                        "not the office's.")
-    else:
+    elif avail.availability is not None:
         out.append("Layanan tidak pernah terhenti." if lang == "id" else "It never stopped.")
     dev_outages = fig.unavailable_outages
     if dev_outages or fig.open_at_end:

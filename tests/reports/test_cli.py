@@ -128,7 +128,7 @@ def test_the_installed_command(tmp_path: Path) -> None:
     (path,) = proc.stdout.split()
     text = " ".join(" ".join((p.extract_text() or "") for p in PdfReader(path).pages).split())
     # before monitoring began: nothing observed, so no availability is claimed
-    assert "tersedia — dari waktu yang dipantau" in text and "Tidak dipantau" in text
+    assert "tidak dipantau sama sekali" in text and "Layanan tidak pernah terhenti" not in text
 
 
 async def test_send_puts_the_pdf_through_the_outbox_to_telegram(tmp_path: Path) -> None:

@@ -113,6 +113,21 @@ def test_templates_are_strict_about_missing_values(showcase: Showcase) -> None:
         render.Formatter("id", "Asia/Jakarta").t("no_such_label")
 
 
+def test_a_week_without_outages_says_so_and_shows_mtbf_as_undefined(office: Settings) -> None:
+    from monitor.reports import figures as F
+
+    from .conftest import NOW, WEEK, data
+    fig = F.compute(data(office, maintenance=()), WEEK, NOW)
+    html = render.weekly_html(fig, "id", PLACEHOLDER)
+    text = " ".join(html.split())
+    assert "Layanan Perekaman e-KTP tersedia 100 % dari waktu yang dipantau" in text
+    assert "Layanan tidak pernah terhenti." in text
+    assert "Tidak ada gangguan tercatat pada periode ini." in text
+    assert "— : tidak terdefinisi karena tidak ada gangguan." in text
+    # MTTR and MTBF cells of the services and the whole office read "—"
+    assert text.count('<td class="num">—</td> <td class="num">—</td>') >= 3
+
+
 def test_html_escapes_names_from_the_config(showcase: Showcase) -> None:
     site = showcase.settings.site("mura")
     evil = site.model_copy(update={"name": "Kantor <script>alert(1)</script> & Co"})
