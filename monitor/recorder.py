@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.causes import (
@@ -514,24 +514,35 @@ class Recorder:
                          "time": _s(o.time)}, ref=n.ref)
 
     def save_states(self, session: Session, states: Iterable[DeviceState], now: datetime) -> None:
+        """Upsert ``device_states`` for ``states`` (bulk: one executemany for updates, one for inserts)."""
+        rows: dict[int, dict[str, Any]] = {}
         for s in states:
             dev_id = self.ids.get(s.ref)
             if dev_id is None:
                 continue
-            row = session.get(DeviceStateRow, dev_id)
-            if row is None:
-                row = DeviceStateRow(device_id=dev_id)
-                session.add(row)
             data = state_to_data(s)
             data["engine_status"] = s.status.value
-            row.status = s.shown_status.value
-            row.since = s.since or now
-            row.flapping = s.flapping
-            row.reason = "not monitored since the monitor restarted" if s.stale else s.reason
-            row.last_check_at = s.last_at
-            row.metrics = jsonable({k: dict(v) for k, v in s.metrics.items()})
-            row.data = data
-            row.updated_at = now
+            rows[dev_id] = {
+                "device_id": dev_id, "status": s.shown_status.value, "since": s.since or now,
+                "flapping": s.flapping,
+                "reason": "not monitored since the monitor restarted" if s.stale else s.reason,
+                "last_check_at": s.last_at, "metrics": jsonable({k: dict(v) for k, v in s.metrics.items()}),
+                "data": data, "updated_at": now}
+        if not rows:
+            return
+        session.flush()
+        existing: set[int] = set()
+        ids = sorted(rows)
+        for i in range(0, len(ids), 500):
+            existing.update(session.scalars(select(DeviceStateRow.device_id)
+                                            .where(DeviceStateRow.device_id.in_(ids[i:i + 500]))))
+        updates = [rows[i] for i in ids if i in existing]
+        inserts = [rows[i] for i in ids if i not in existing]
+        if updates:
+            session.execute(update(DeviceStateRow), updates)
+        if inserts:
+            session.execute(insert(DeviceStateRow), inserts)
+        session.expire_all()  # rows changed behind the identity map's back
 
     # ------------------------------------------------------------------------------ time passing
 
