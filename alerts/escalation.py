@@ -40,7 +40,7 @@ from alerts import compose, messages
 from alerts.messages import parse_time
 from alerts.outbox import configured_target, enqueue, site_language
 from monitor.clock import utc
-from monitor.storage.models import AcknowledgementRow, IncidentRow, OutboxRow
+from monitor.storage.models import AcknowledgementRow, DeviceStateRow, IncidentRow, OutboxRow
 
 if TYPE_CHECKING:
     from monitor.settings import EscalationStep, Settings
@@ -198,6 +198,15 @@ def _steps(settings: Settings, site_id: str) -> Sequence[EscalationStep]:
         return settings.escalation.steps
 
 
+def flapping_only(session: Session, inc: IncidentRow) -> bool:
+    """Every open device of the incident is flapping (``device_states.flapping``)."""
+    device_ids = compose.incident_devices(session, inc.id)
+    if not device_ids:
+        return False
+    flags = list(session.scalars(select(DeviceStateRow.flapping).where(DeviceStateRow.device_id.in_(device_ids))))
+    return len(flags) == len(device_ids) and all(flags)
+
+
 def facts_of(inc: IncidentRow) -> IncidentFacts:
     return IncidentFacts(inc.id, inc.started_at, inc.cause, inc.ended_at, inc.planned, inc.acknowledged_at)
 
@@ -222,6 +231,8 @@ def apply(session: Session, settings: Settings, inc: IncidentRow, now: datetime,
     state = EscalationState.load(inc.escalation)
     facts = facts_of(inc)
     when = event_time or now
+    if inc.ended_at is None and flapping_only(session, inc):
+        return []  # flapping_started/stopped speak for these devices; the ladder starts once one stays down
     if inc.planned:
         for audience in initial_audiences(steps):
             if audience not in state.told:

@@ -15,6 +15,8 @@ outage_changed /        waits it joins that group and the one message lists ever
 incident_changed        when the status, the cause or the device set changed; a new cause may fire a step
 outage_closed           an update ("Server pulih") while the incident stays open; nothing when the incident
                         closed too (the recovery says it)
+outage_* with           nothing: while a device flaps, flapping_started/stopped are its messages, and an
+``flapping``            incident of flapping devices only starts its ladder once one of them stays down
 incident_closed         recovery (duration and cause) to everyone who was told (``alerts.recovery``)
 observation             a note to the at-once audiences for notable facts (strike, SPD tripped, abnormal
                         voltage, replace battery, reboot, ...), grouped per site; inhibited at send time
@@ -232,6 +234,8 @@ class Router:
     def _on_outage_opened(self, session: Session, event: EventRow, now: datetime) -> None:
         inc = self._incident(session, event)
         payload = event.payload or {}
+        if payload.get("flapping"):
+            return  # the engine's contract: quiet while flapping; flapping_started/stopped are the messages
         if inc is None:
             self._lone_outage(session, event, now, opened=True)
             return
@@ -245,6 +249,8 @@ class Router:
     def _on_outage_changed(self, session: Session, event: EventRow, now: datetime) -> None:
         payload = event.payload or {}
         inc = self._incident(session, event)
+        if payload.get("flapping") and payload.get("change") != "planned":
+            return
         status, previous = payload.get("status"), payload.get("previous_status")
         cause, previous_cause = payload.get("cause"), payload.get("previous_cause")
         if payload.get("change") == "planned" and inc is not None:
@@ -274,6 +280,8 @@ class Router:
     def _on_outage_closed(self, session: Session, event: EventRow, now: datetime) -> None:
         payload = event.payload or {}
         inc = self._incident(session, event)
+        if payload.get("flapping") or payload.get("removed"):
+            return  # quiet while flapping; a removed device did not recover (the incident recovery covers it)
         if inc is None:
             self._lone_outage(session, event, now, opened=False)
             return

@@ -120,7 +120,8 @@ class World:
         return {"time": iso(at or self.clock.now()), "device": device, "kind": kind,
                 "text": kind.replace("_", " "), "source": "poll", "values": values}
 
-    def state(self, key: str, status: str, metrics: dict[str, Any] | None = None, reason: str | None = None) -> None:
+    def state(self, key: str, status: str, metrics: dict[str, Any] | None = None, reason: str | None = None,
+              flapping: bool = False) -> None:
         now = self.clock.now()
 
         def fn(s: Session) -> None:
@@ -131,12 +132,12 @@ class World:
             if row.status != status:
                 row.since = now
             row.status, row.reason, row.metrics, row.updated_at = status, reason, metrics or {}, now
-            row.last_check_at = now
+            row.last_check_at, row.flapping = now, flapping
         self.db.call(fn)
 
     def open(self, key: str, *, status: str = "down", cause: str = "unknown", incident: int | None = None,
              evidence: list[dict[str, Any]] | None = None, reason: str = "timeout", planned: bool = False,
-             started_at: datetime | None = None) -> tuple[int, int]:
+             started_at: datetime | None = None, flapping: bool = False) -> tuple[int, int]:
         """Open an outage; a new incident unless ``incident`` names one to join. Returns (outage, incident)."""
         now = self.clock.now()
         start = started_at or now
@@ -173,7 +174,7 @@ class World:
                                                      "started_at": iso(start), "confirmed_at": iso(now),
                                                      "status": status, "reason": reason, "cause": cause,
                                                      "evidence": ev, "planned": planned, "incident_id": inc.id,
-                                                     "metrics": {}},
+                                                     "metrics": {}, "flapping": flapping},
                         device=key, outage_id=o.id, incident_id=inc.id)
             return o.id, inc.id
         return self.db.call(fn)
@@ -221,6 +222,13 @@ class World:
                                                            "duration_s": (now - inc.started_at).total_seconds(),
                                                            "devices": []}, incident_id=inc.id)
         self.db.call(fn)
+
+    def flapping(self, key: str, started: bool, changes: int = 7) -> None:
+        kind = EventKind.FLAPPING_STARTED if started else EventKind.FLAPPING_STOPPED
+        payload = {**self._device_payload(key), "status": "down"}
+        if started:
+            payload.update(changes=changes, window_s=1800.0)
+        self.db.call(lambda s: self._event(s, kind, payload, device=key))
 
     def observation(self, key: str, kind: str, **values: Any) -> None:
         now = self.clock.now()

@@ -271,3 +271,21 @@ async def test_daily_still_alive_line_once_a_day(tmp_path, api) -> None:  # type
     finally:
         await env.notifier.close()
         env.db.close()
+
+
+async def test_quiet_while_flapping_then_the_ladder_starts_when_it_stays_down(env: Env) -> None:
+    w = env.world
+    w.state("router", "down", flapping=True)
+    w.flapping("router", started=True)
+    _, inc = w.open("router", cause="network", flapping=True)
+    for _ in range(3):
+        await env.advance(60)
+    [note] = env.api.messages
+    assert note.text == ("〰️ <b>NAIK-TURUN</b> · Disdukcapil Kab. Contoh\n"
+                         "Router VPN berganti status 7× dalam 30 menit; pesan untuk perangkat ini diringkas.")
+    w.state("router", "down", flapping=False)  # it stopped flapping and stays down
+    w.flapping("router", started=False)
+    await env.advance(31)
+    texts = [m.text or "" for m in env.api.messages_to(IT)]
+    assert texts[1] == "〰️ <b>NAIK-TURUN</b> · Disdukcapil Kab. Contoh\nRouter VPN stabil lagi: mati."
+    assert texts[2].startswith(f"🔴 <b>GANGGUAN #{inc}</b>")
