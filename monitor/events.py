@@ -48,12 +48,15 @@ Further fields the recorder writes (issue 4; ``monitor/recorder.py``), all addit
   (monitor gaps inside the outage), ``flapping`` (true while the device flaps: the alerting side stays
   quiet on such outage events — ``flapping_started``/``flapping_stopped`` are the messages), ``ups``
   ``{device, status, metrics}`` of the device's ``powered_by`` UPS;
-* ``outage_opened``: ``maintenance {reason, source, starts_at, ends_at}`` when ``planned``;
+* ``outage_opened``: ``maintenance {reason, source, starts_at, ends_at}`` when ``planned``; ``after_gap``
+  ``{started_at, ended_at, reason}`` when the device was found failing at its first check after a monitor gap
+  (the outage may have begun while the monitor was off; ``started_at`` is still the first failed check);
 * ``outage_changed``: ``worst_status``, ``planned``, ``started_at``, ``reclassified`` (true when a child that
   was confirmed down before its parent is now attributed to the network: its whole outage is ``unreachable``);
 * ``outage_closed``: ``removed`` (true when the device left the configuration: monitoring ended, it did not
   recover);
-* incident events: ``status`` (worst), ``planned``; ``incident_opened.title``; ``incident_changed.joined``
+* incident events: ``status`` (worst), ``planned``, ``flapping`` (the outage that caused the event belongs to a
+  flapping device); ``incident_opened.title``; ``incident_changed.joined``
   (the device that joined, or null) and ``open_devices[]``;
 * ``observation``: ``observation`` (= ``kind``); deduplicated: a condition once per episode, a trap once a
   minute, a strike or a reboot each time;

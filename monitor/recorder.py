@@ -272,7 +272,7 @@ class Recorder:
         return list(dict.fromkeys(self._ref(session, d).device for d in rows))
 
     def _join_incident(self, session: Session, ref: DeviceRef, outage: OutageRow, now: datetime,
-                       verdict: Verdict) -> IncidentRow:
+                       verdict: Verdict, flapping: bool = False) -> IncidentRow:
         window = self.settings.causes.incident_window
         candidates = list(session.scalars(select(IncidentRow).where(IncidentRow.site_id == ref.site,
                                                                      IncidentRow.ended_at.is_(None))))
@@ -298,14 +298,15 @@ class Recorder:
             self._event(session, EventKind.INCIDENT_OPENED, now,
                         {"site": ref.site, "incident_id": inc.id, "cause": inc.cause, "started_at": _s(inc.started_at),
                          "devices": [ref.device], "planned": inc.planned, "status": inc.worst_status,
-                         "title": inc.title}, site=ref.site, incident_id=inc.id)
+                         "title": inc.title, "flapping": flapping}, site=ref.site, incident_id=inc.id)
             return inc
         outage.incident_id = best.id
         session.flush()
-        self._refresh_incident(session, best, now, joined=ref.device)
+        self._refresh_incident(session, best, now, joined=ref.device, flapping=flapping)
         return best
 
-    def _refresh_incident(self, session: Session, inc: IncidentRow, now: datetime, joined: str | None = None) -> None:
+    def _refresh_incident(self, session: Session, inc: IncidentRow, now: datetime, joined: str | None = None,
+                          flapping: bool = False) -> None:
         """Recompute an incident from its outages; write incident_changed/closed when it changed."""
         outages = list(session.scalars(select(OutageRow).where(OutageRow.incident_id == inc.id)))
         if not outages:
@@ -330,13 +331,13 @@ class Recorder:
                         {"site": inc.site_id, "incident_id": inc.id, "cause": inc.cause,
                          "started_at": _s(inc.started_at), "ended_at": _s(inc.ended_at),
                          "duration_s": round((inc.ended_at - inc.started_at).total_seconds(), 3),
-                         "devices": devices, "status": inc.worst_status, "planned": inc.planned},
-                        site=inc.site_id, incident_id=inc.id)
+                         "devices": devices, "status": inc.worst_status, "planned": inc.planned,
+                         "flapping": flapping}, site=inc.site_id, incident_id=inc.id)
         elif joined is not None or previous_cause != inc.cause:
             self._event(session, EventKind.INCIDENT_CHANGED, now,
                         {"site": inc.site_id, "incident_id": inc.id, "cause": inc.cause,
                          "previous_cause": previous_cause, "devices": devices, "joined": joined,
-                         "status": inc.worst_status, "planned": inc.planned,
+                         "status": inc.worst_status, "planned": inc.planned, "flapping": flapping,
                          "open_devices": [self._ref(session, o.device_id).device for o in still_open]},
                         site=inc.site_id, incident_id=inc.id)
 
@@ -375,14 +376,28 @@ class Recorder:
         session.flush()
         verdict = self.infer(session, e.ref, row, world, now, hint=e.hint)
         row.cause, row.evidence = verdict.cause.value, verdict.evidence_json()
-        inc = self._join_incident(session, e.ref, row, now, verdict)
+        inc = self._join_incident(session, e.ref, row, now, verdict, flapping=e.flapping)
         payload = self._outage_payload(session, e.ref, row, world, verdict)
         payload["metrics"] = _flat_metrics(world.get(e.ref))
         payload["flapping"] = e.flapping
         if window is not None:
             payload["maintenance"] = {"reason": window.reason, "source": window.source,
                                       "starts_at": _s(window.starts_at), "ends_at": _s(window.ends_at)}
+        gap = session.scalars(select(MonitorGapRow).where(
+            MonitorGapRow.ended_at <= e.started_at, MonitorGapRow.ended_at >= e.started_at - self.windows.settle)
+            .order_by(MonitorGapRow.ended_at.desc())).first()
+        if gap is not None and not self._seen_since(session, e.ref, gap.ended_at, e.started_at):
+            # found failing at its first check after the monitor was off: it may have begun during the gap
+            payload["after_gap"] = {"started_at": _s(gap.started_at), "ended_at": _s(gap.ended_at),
+                                    "reason": gap.reason}
         self._event(session, EventKind.OUTAGE_OPENED, now, payload, ref=e.ref, outage_id=row.id, incident_id=inc.id)
+
+    def _seen_since(self, session: Session, ref: DeviceRef, after: datetime, before: datetime) -> bool:
+        """Whether ``ref`` had a good result between ``after`` and ``before`` (raw samples)."""
+        dev_id = self._device_id(session, ref)
+        return session.scalars(select(CheckSample.id).where(
+            CheckSample.device_id == dev_id, CheckSample.time >= after, CheckSample.time < before,
+            CheckSample.status == Status.UP.value).limit(1)).first() is not None
 
     def _changed(self, session: Session, e: OutageChanged, world: World, now: datetime) -> None:
         row = self._open_outage(session, e.ref)
@@ -404,7 +419,7 @@ class Recorder:
         if row.incident_id is not None:
             inc = session.get(IncidentRow, row.incident_id)
             if inc is not None:
-                self._refresh_incident(session, inc, now)
+                self._refresh_incident(session, inc, now, flapping=e.flapping)
 
     def _closed(self, session: Session, e: OutageClosed, world: World, now: datetime) -> None:
         row = self._open_outage(session, e.ref)
@@ -427,7 +442,7 @@ class Recorder:
         if row.incident_id is not None:
             inc = session.get(IncidentRow, row.incident_id)
             if inc is not None:
-                self._refresh_incident(session, inc, now)
+                self._refresh_incident(session, inc, now, flapping=e.flapping)
 
     def _reinfer_site(self, session: Session, site: str, world: World, now: datetime,
                       skip: set[DeviceRef]) -> None:

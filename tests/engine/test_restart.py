@@ -126,6 +126,9 @@ async def test_host_reboot_is_power_evidence_for_what_is_found_down(office: Offi
     [o] = office2.outages(SRV)
     assert o.cause == "power" and o.started_at == office.at(30.2)
     assert [(e["kind"], e["source"]) for e in o.evidence] == [("monitor_gap", "selfwatch")]
+    opened = office2.events("outage_opened")[-1].payload
+    assert opened["after_gap"] == {"started_at": "2026-11-23T01:00:00Z", "ended_at": "2026-11-23T01:30:00Z",
+                                   "reason": "host_rebooted"}     # it may have begun while we were off
     await office2.stop()
 
 
