@@ -237,6 +237,26 @@ class Daemon:
             except Exception as exc:
                 log.warning("could not restore %s %s: %s", ref, key, exc)
 
+    def _keep_running_checks(self, new: Settings, built: Mapping[CheckKey, Check]) -> dict[CheckKey, Check]:
+        """On reload, keep the running check object where the device and the check are unchanged (it holds
+        state between runs: counter baselines, uptime), and seed the others from the persisted metrics."""
+        running = self.scheduler.specs
+        kept: dict[CheckKey, Check] = {}
+        fresh: dict[CheckKey, Check] = {}
+        for site, dev in new.iter_devices():
+            for spec in dev.checks:
+                key = (DeviceRef(site.id, dev.id), spec.key)
+                if key not in built:
+                    continue
+                if key in self.checks and running.get(key) == (dev, spec):
+                    kept[key] = self.checks[key]
+                else:
+                    fresh[key] = built[key]
+        saved, self.checks = self.checks, fresh
+        self._restore_metrics(self.pipeline.world)
+        self.checks = saved
+        return {**fresh, **kept}
+
     async def stop(self) -> None:
         """Stop extras first, then the core in reverse order (the pipeline writes what it holds)."""
         while self._started:
@@ -306,6 +326,7 @@ class Daemon:
                 log.error("config reload refused (checks cannot be built), still running on the previous "
                           "config: %s", exc)
                 return False
+            checks = self._keep_running_checks(new, checks)
             now = self.clock.now()
             ids = await self.db.run(lambda s: sync_inventory(s, new, now), "syncing the inventory")
             await self.pipeline.reconfigure(Recorder(new, ids), Policy.from_settings(new))

@@ -190,8 +190,12 @@ async def test_dependency_reload_and_restart(tmp_path: Path, services: tuple[Ser
         assert await daemon.reload_from_file() is False
         assert daemon.settings is settings
         # a valid new config: a device removed -> its open outage is closed, not lost
+        before = dict(daemon.checks)
         cfg.write_text(good[:good.index("      - {id: srv")])
         assert await daemon.reload_from_file() is True
+        # the unchanged router keeps its running check object (state between runs survives a reload)
+        [router_key] = [k for k in before if k[0] == ROUTER]
+        assert daemon.checks[router_key] is before[router_key] and len(daemon.checks) == 1
         await daemon.pipeline.drain()
         rows = {r["device"]: r for r in fetch(db)}
         assert not rows["srv"]["open"] and "removed from the configuration" in rows["srv"]["reason"]
