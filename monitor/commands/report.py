@@ -22,7 +22,7 @@ import argparse
 import asyncio
 import html
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -52,10 +52,14 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-def outbox_deliver(settings: Settings, db: Database, clock: Clock) -> Deliver:
+def outbox_deliver(settings: Settings | Callable[[], Settings], db: Database, clock: Clock) -> Deliver:
     """``deliver`` for the weekly job: one outbox row (kind ``report``, the PDF as a document) per audience
-    that has a chat, with the idempotency key ``report:<site>:<weekly|adhoc>:<period>:<audience>``."""
+    that has a chat, with the idempotency key ``report:<site>:<weekly|adhoc>:<period>:<audience>``.
+    ``settings`` may be a zero-argument callable (e.g. ``lambda: job.settings``) so a reload is seen."""
     from alerts.outbox import enqueue
+
+    def current() -> Settings:
+        return settings() if callable(settings) else settings
 
     async def deliver(site_id: str, audiences: tuple[Audience, ...], files: Mapping[str, Path], caption: str,
                       period: Period) -> None:
@@ -69,7 +73,7 @@ def outbox_deliver(settings: Settings, db: Database, clock: Clock) -> Deliver:
         def write(session: Session) -> int:
             queued = 0
             for audience in audiences:
-                if settings.audience_target(site_id, audience) is None:
+                if current().audience_target(site_id, audience) is None:
                     log.warning("report %s %s: no chat for %s; not sent there", site_id, period.label, audience.value)
                     continue
                 enqueue(session, key=f"report:{site_id}:{kind}:{period.label}:{audience.value}",

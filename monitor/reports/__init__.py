@@ -26,8 +26,9 @@ Wiring in the composition root::
     alert_components = build_alert_components(settings, db, clock, notifier,
                                               escalation_report=reports.escalation_report,
                                               report_now=reports.report_now)
-    weekly = WeeklyReportJob(settings, db, clock,
-                             deliver=outbox_deliver(settings, db, clock) if settings.telegram.enabled else None)
+    weekly = WeeklyReportJob(settings, db, clock)            # a Component and Reloadable: pass it as an extra
+    if settings.telegram.enabled:
+        weekly.deliver = outbox_deliver(lambda: weekly.settings, db, clock)
 """
 
 from __future__ import annotations
