@@ -34,6 +34,10 @@ class LoopbackTcp:
 
     def __init__(self, spec: Any) -> None:
         self.spec = spec
+        self.restored: tuple[dict[str, Any], datetime | None] | None = None
+
+    def restore(self, metrics: dict[str, Any], *, at: datetime | None = None) -> None:
+        self.restored = (metrics, at)
 
     async def run(self, device: Device, *, now: datetime) -> CheckResult:
         t0 = time.perf_counter()
@@ -208,6 +212,9 @@ async def test_dependency_reload_and_restart(tmp_path: Path, services: tuple[Ser
     daemon = Daemon(loader(cfg), db, build_checks=build, loader=loader, config_path=str(cfg), batch_delay=0.05)
     await daemon.start()
     try:
+        # checks that keep state were seeded with their last persisted metrics and when they were taken
+        restored = [c.restored for (ref, _k), c in daemon.checks.items() if ref == ROUTER]
+        assert restored and restored[0] is not None and "tcp.connect" in restored[0][0] and restored[0][1]
         await a.start()
         await wait_for(lambda: daemon.world.get(ROUTER).status is Status.UP)
         await daemon.pipeline.drain()
