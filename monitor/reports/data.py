@@ -318,7 +318,7 @@ def load_report_data(session: Session, settings: Settings, site_id: str, start: 
     o = OutageRow
     overlap = (o.started_at < end) & or_(o.ended_at.is_(None), o.ended_at > start)
     hist_start = months_before(end, history_months)
-    outage_rows = list(session.scalars(select(o).where(o.device_id.in_(by_db_id), overlap | (
+    outage_rows = list(session.scalars(select(o).where(o.device_id.in_(sorted(by_db_id)), overlap | (
         (o.started_at >= hist_start) & (o.started_at < end))).order_by(o.started_at, o.id))) if by_db_id else []
     outages: list[OutageRecord] = []
     history: list[OutageRecord] = []
@@ -343,12 +343,12 @@ def load_report_data(session: Session, settings: Settings, site_id: str, start: 
     incident_ids = {r.id for r in incident_rows} | {x.incident_id for x in outages if x.incident_id is not None}
     missing = incident_ids - {r.id for r in incident_rows}
     if missing:
-        incident_rows.extend(session.scalars(select(i).where(i.id.in_(missing))))
+        incident_rows.extend(session.scalars(select(i).where(i.id.in_(sorted(missing)))))
     incidents = tuple(sorted((_incident(r) for r in incident_rows), key=lambda x: (x.started_at, x.id)))
     acks = tuple(AckRecord(incident_id=a.incident_id, time=a.time, user_name=a.user_name, note=a.note,
                            source=a.source)
                  for a in session.scalars(select(AcknowledgementRow).where(
-                     AcknowledgementRow.incident_id.in_(incident_ids)).order_by(
+                     AcknowledgementRow.incident_id.in_(sorted(incident_ids))).order_by(
                      AcknowledgementRow.time, AcknowledgementRow.id))) if incident_ids else ()
 
     m = MaintenanceRow
@@ -372,16 +372,17 @@ def load_report_data(session: Session, settings: Settings, site_id: str, start: 
     e = EvidenceRow
     site_filter = e.site_id == site_id
     if by_db_id:
-        site_filter = site_filter | e.device_id.in_(by_db_id)
+        site_filter = site_filter | e.device_id.in_(sorted(by_db_id))
     observations = tuple(
         ObservationRecord(time=r.time, device=by_db_id.get(r.device_id) if r.device_id is not None else None,
                           kind=r.kind, text=r.text, source=r.source, values=dict(r.values or {}))
         for r in session.scalars(select(e).where(site_filter, e.time >= start, e.time < end)
                                  .order_by(e.time, e.id)))
 
+    ids = sorted(by_db_id)
     states = tuple(DeviceStateRecord(device=by_db_id[r.device_id], status=_status(r.status), since=r.since,
                                      reason=r.reason, last_check_at=r.last_check_at, metrics=dict(r.metrics or {}))
-                   for r in session.scalars(select(DeviceStateRow).where(DeviceStateRow.device_id.in_(by_db_id)))
+                   for r in session.scalars(select(DeviceStateRow).where(DeviceStateRow.device_id.in_(ids)))
                    ) if by_db_id else ()
 
     since = session.scalar(select(func.min(EventRow.time)).where(EventRow.kind == EventKind.MONITOR_STARTED.value))
