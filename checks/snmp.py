@@ -12,6 +12,9 @@ Failure reasons are kept apart, because a misconfiguration is not an outage:
   then ``unknown`` "profile does not match device" (:attr:`ReasonCode.PROFILE_MISMATCH`);
 * garbage values → ``unknown`` (:attr:`ReasonCode.GARBAGE`), see :mod:`checks.profile`.
 
+Time: a poll takes at most ``timeout × (retries + 1)`` per profile tried — plus up to 0.3 s when
+``retries`` is 0 and the device has not answered yet (the probe gets one full ``timeout``).
+
 The check keeps the previous sample (metrics and time) for counter deltas, TimeTicks wraps and restarts;
 :meth:`SnmpCheck.restore` seeds it from persisted metrics so a strike counted while the monitor was
 restarting is still reported. The sample survives failed polls.
@@ -124,8 +127,10 @@ class SnmpCheck:
         done, _ = await asyncio.wait({fetch}, timeout=delay)
         if done:
             return fetch.result(), None
-        probe_timeout = max(0.2, min(target.timeout, target.budget - delay - 0.05))
-        probe = asyncio.ensure_future(_probe(backend, target, probe_timeout))
+        # The probe gets a full per-attempt timeout: a busy agent must not turn "wrong community" into
+        # "down". With retries ≥ 1 it ends within the request's own budget; with retries = 0 it may end
+        # up to ``delay`` (≤ 0.3 s) after it.
+        probe = asyncio.ensure_future(_probe(backend, target, max(0.2, target.timeout)))
         try:
             reply = await fetch
         finally:

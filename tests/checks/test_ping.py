@@ -52,15 +52,16 @@ def test_up_silent_and_ignoring_hosts_in_namespaces(netns: Netns) -> None:
     netns.run(netns.dev, "ip", "addr", "add", "198.18.0.4/24", "dev", netns.veth_dev)
     netns.run(netns.dev, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=0")
     results = netns.python(netns.mon, {"checks": [
-        {"type": "ping", "address": "198.18.0.2", "timeout": "1s", "count": 3, "packet_interval": "200ms"},
-        {"type": "ping", "address": "198.18.0.3", "timeout": "1s", "count": 3, "packet_interval": "200ms"},
+        {"type": "ping", "address": "198.18.0.2", "timeout": "1s", "count": 4, "packet_interval": "200ms"},
+        {"type": "ping", "address": "198.18.0.3", "timeout": "1s", "count": 4, "packet_interval": "200ms"},
     ]})
     up, silent = results
-    assert up["status"] == "up" and up["metrics"]["ping.received"] == 3
+    assert up["status"] == "up" and up["metrics"]["ping.received"] == 4
     assert silent["status"] == "down" and silent["reason_code"] == "timeout"
-    assert silent["reason"] == "no reply to 3 pings"
-    # the replies are awaited concurrently: (count - 1) × interval + timeout ≈ 1.4 s, not count × timeout
-    assert silent["wall_s"] < 3.0
+    assert silent["reason"] == "no reply to 4 pings"
+    # replies are awaited concurrently: (count - 1) × interval + timeout ≈ 1.6 s, where one-by-one waiting
+    # (icmplib's async_ping) would take count × timeout + (count - 1) × interval ≈ 4.6 s
+    assert silent["wall_s"] < 3.5
     netns.run(netns.dev, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
     [ignoring] = netns.python(netns.mon, {"checks": [
         {"type": "ping", "address": "198.18.0.2", "timeout": "500ms", "count": 2}]})
