@@ -40,8 +40,8 @@ row   own checks (confirmed)                            parents                 
 D1    no check known (none, or all unknown)             —                               unknown
 D2    every known check up                              —                               up
 D3    some degraded, none down                          —                               degraded
-D4    every known check down (the others' latest        none down/unreachable           down
-      result failed too)
+D4    some down, and no other check's latest result     none down/unreachable           down
+      answered (a host dying: checks confirm in turn)
 D5    some down, some up or degraded (and their         none down/unreachable           down, hint
       latest result answered)                                                           ``service``
 D6    some down                                         a parent down or unreachable    unreachable,
