@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from monitor import app
+from monitor.clock import Clock, SystemClock
 from monitor.daemon import CheckBuilder, Daemon, TrapCallback
 from monitor.domain import Check, DeviceRef
 from monitor.lifecycle import Component
@@ -69,6 +70,40 @@ def build_daemon(settings: Settings, db: Database, *, config_path: str, extra: S
                   cleanup=[checks.close])
 
 
+class _ExtraComponents:
+    """The parts that start after the core and stop before it: the alert router, dispatcher, escalation
+    tick and Telegram bot (when ``telegram.enabled``), the report service behind them (escalation PDFs,
+    ``/laporan``) and the weekly report job. Built here because only the composition root may know both
+    ``alerts`` and ``monitor.reports``."""
+
+    def __init__(self, settings: Settings, db: Database, clock: Clock) -> None:
+        from alerts.service import build_alert_components
+        from alerts.telegram import TelegramNotifier
+        from monitor.commands.report import outbox_deliver
+        from monitor.reports.job import WeeklyReportJob
+        from monitor.reports.runner import ReportService
+
+        self.reports = ReportService(settings, db, clock)
+        self.weekly = WeeklyReportJob(settings, db, clock)
+        self.notifier: TelegramNotifier | None = None
+        self.components: list[Component] = []
+        if settings.telegram.enabled:
+            self.notifier = TelegramNotifier.from_settings(settings)
+            self.weekly.deliver = outbox_deliver(lambda: self.weekly.settings, db, clock)
+            self.components = build_alert_components(settings, db, clock, self.notifier,
+                                                     escalation_report=self.reports.escalation_report,
+                                                     report_now=self.reports.report_now)
+        self.components.append(self.weekly)
+
+    async def reload(self, settings: Settings) -> None:
+        # the components reload themselves (they are Reloadable); the report service is not a component
+        await self.reports.reload(settings)
+
+    async def close(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.close()
+
+
 def main(args: argparse.Namespace) -> int:
     settings = app.load_config(args.config)
     redaction = setup_logging(settings.monitor.log_level, settings.secrets)
@@ -83,7 +118,23 @@ def main(args: argparse.Namespace) -> int:
             redaction.secrets = frozenset(new.secrets)
             logging.getLogger().setLevel(new.monitor.log_level)
 
-        daemon = build_daemon(settings, db, config_path=args.config, on_reload=reloaded)
-        return asyncio.run(daemon.run())
+        return asyncio.run(_serve(settings, db, args.config, reloaded))
     finally:
         db.close()
+
+
+async def _serve(settings: Settings, db: Database, config_path: str, reloaded: Callable[[Settings], None]) -> int:
+    extra = _ExtraComponents(settings, db, SystemClock())
+    pending: set[asyncio.Task[None]] = set()
+
+    def on_reload(new: Settings) -> None:
+        reloaded(new)
+        task = asyncio.get_running_loop().create_task(extra.reload(new))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    daemon = build_daemon(settings, db, config_path=config_path, extra=extra.components, on_reload=on_reload)
+    try:
+        return await daemon.run()
+    finally:
+        await extra.close()
