@@ -79,7 +79,8 @@ def build_check_resources(settings: Settings) -> CheckResources:
     from checks.resources import CheckResources
 
     return CheckResources(profiles=checks.profiles.catalog_for(settings),
-                          snmp_concurrency=settings.monitor.concurrency, base_dir=settings.base_dir)
+                          snmp_concurrency=settings.monitor.concurrency, base_dir=settings.base_dir,
+                          snmp_backend=settings.monitor.snmp_backend)
 
 
 def build_checks(settings: Settings, resources: CheckResources, *,

@@ -39,7 +39,8 @@ class _Checks:
         self._retired: list[Any] = []
 
     def __call__(self, settings: Settings) -> Mapping[tuple[DeviceRef, str], Check]:
-        key = (settings.profile_dirs, settings.monitor.concurrency, str(settings.base_dir))
+        key = (settings.profile_dirs, settings.monitor.concurrency, str(settings.base_dir),
+               settings.monitor.snmp_backend)
         if self.resources is None or key != self._key:
             if self.resources is not None:
                 self._retired.append(self.resources)  # running checks may still use it: closed at the end

@@ -4,7 +4,8 @@
   test-made recordings whose values a test changes by SNMP SET (writecache, one alias per value);
 * ``snmpd`` (session): Debian's snmpd with v2c communities and v3 users (SHA/SHA-256, AES-128);
 * ``netns`` (function): the two-namespace recipe of library-findings §4, unique names, always removed;
-* ``make_check``: an :class:`SnmpCheck` against ``sim`` with a fresh shared-resources object.
+* ``checks``: :class:`SnmpCheck` s against ``sim`` sharing one resources object — once per SNMP backend
+  (``snmp_backend``: pysnmp and ezsnmp), so both pass the same tests.
 
 Every process is started and stopped by PID through ``monitor.sandbox``.
 """
@@ -188,9 +189,18 @@ class Checks:
         return check
 
 
+SNMP_BACKENDS = ["pysnmp", "ezsnmp"]
+
+
+@pytest.fixture(params=SNMP_BACKENDS)
+def snmp_backend(request: pytest.FixtureRequest) -> str:
+    """Every SNMP check test runs against both backends (same agents, same expectations)."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def checks(sim: SnmpsimAgent) -> AsyncIterator[Checks]:
-    resources = CheckResources()
+async def checks(sim: SnmpsimAgent, snmp_backend: str) -> AsyncIterator[Checks]:
+    resources = CheckResources(snmp_backend=snmp_backend)
     try:
         yield Checks(resources, sim.port)
     finally:

@@ -27,8 +27,8 @@ V3_OK = [
 ]
 
 
-async def run(snmpd: SnmpdAgent, *, timeout: str = "1s", retries: int = 0, **creds: Any) -> Any:
-    resources = CheckResources()
+async def run(snmpd: SnmpdAgent, backend: str, *, timeout: str = "1s", retries: int = 0, **creds: Any) -> Any:
+    resources = CheckResources(snmp_backend=backend)
     try:
         check = SnmpCheck(snmp_spec("ups-rfc1628", snmpd.port, timeout=timeout, retries=retries, **creds), resources)
         return await check.run(device(), now=NOW)
@@ -37,8 +37,8 @@ async def run(snmpd: SnmpdAgent, *, timeout: str = "1s", retries: int = 0, **cre
 
 
 @pytest.mark.parametrize("creds", V3_OK, ids=lambda c: c["user"])
-async def test_v3_reads_the_ups(creds: dict[str, Any], snmpd: SnmpdAgent) -> None:
-    result = await run(snmpd, version="3", **creds)
+async def test_v3_reads_the_ups(creds: dict[str, Any], snmpd: SnmpdAgent, snmp_backend: str) -> None:
+    result = await run(snmpd, snmp_backend, version="3", **creds)
     assert result.status is Status.UP, result.reason
     assert result.metrics["battery.charge"] == 97
     assert result.metrics["battery.runtime"] == 45 * 60
@@ -46,11 +46,11 @@ async def test_v3_reads_the_ups(creds: dict[str, Any], snmpd: SnmpdAgent) -> Non
     assert result.metrics["ups.status"] == "OL"
 
 
-async def test_v2c_on_snmpd_and_a_set_that_puts_the_ups_on_battery(snmpd: SnmpdAgent) -> None:
-    assert (await run(snmpd, community="ups-v2")).status is Status.UP
+async def test_v2c_on_snmpd_and_a_set_that_puts_the_ups_on_battery(snmpd: SnmpdAgent, snmp_backend: str) -> None:
+    assert (await run(snmpd, snmp_backend, community="ups-v2")).status is Status.UP
     assert snmp_set(snmpd.host, snmpd.port, "ups-rw", UPS_OUTPUT_SOURCE, 5)
     try:
-        result = await run(snmpd, version="3", **V3_OK[1])
+        result = await run(snmpd, snmp_backend, version="3", **V3_OK[1])
         assert result.status is Status.DEGRADED and result.reason == "on battery"
     finally:
         assert snmp_set(snmpd.host, snmpd.port, "ups-rw", UPS_OUTPUT_SOURCE, 3)
@@ -63,8 +63,8 @@ async def test_v2c_on_snmpd_and_a_set_that_puts_the_ups_on_battery(snmpd: SnmpdA
     ({**V3_OK[0], "auth_protocol": "sha256"}, "authentication"),                           # wrong protocol
 ], ids=["wrong-auth-key", "unknown-user", "wrong-priv-key", "wrong-auth-protocol"])
 async def test_v3_misconfiguration_is_authentication_failed(creds: dict[str, Any], words: str,
-                                                            snmpd: SnmpdAgent) -> None:
-    result = await run(snmpd, version="3", timeout="500ms", **creds)
+                                                            snmpd: SnmpdAgent, snmp_backend: str) -> None:
+    result = await run(snmpd, snmp_backend, version="3", timeout="500ms", **creds)
     assert result.status is Status.UNKNOWN, result.reason
     assert result.reason_code is ReasonCode.AUTH_FAILED
     assert (result.reason or "").startswith("authentication failed")
@@ -73,17 +73,17 @@ async def test_v3_misconfiguration_is_authentication_failed(creds: dict[str, Any
         assert secret not in (result.reason or "")
 
 
-async def test_wrong_v2c_community_on_snmpd(snmpd: SnmpdAgent) -> None:
-    result = await run(snmpd, community="not-the-community", timeout="500ms")
+async def test_wrong_v2c_community_on_snmpd(snmpd: SnmpdAgent, snmp_backend: str) -> None:
+    result = await run(snmpd, snmp_backend, community="not-the-community", timeout="500ms")
     assert result.status is Status.UNKNOWN and result.reason_code is ReasonCode.AUTH_FAILED
 
 
-async def test_v3_timeout_is_down(tmp_path: Any) -> None:
+async def test_v3_timeout_is_down(tmp_path: Any, snmp_backend: str) -> None:
     agent = SnmpdAgent(communities=["x"], work_dir=tmp_path)
     agent.start()
     port = agent.port
     agent.stop()                                                     # the port is now dead
-    resources = CheckResources()
+    resources = CheckResources(snmp_backend=snmp_backend)
     try:
         check = SnmpCheck(snmp_spec("ups-rfc1628", port, timeout="300ms", retries=1, version="3", **V3_OK[0]),
                           resources)
