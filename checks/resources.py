@@ -1,5 +1,5 @@
 """What every check of one process shares: the SNMP backend (one socket, one engine — or ezsnmp's thread
-pool), the ICMP socket mode, and the profile catalogue. Built once by the composition root
+pool), the ICMP sweeper (one socket for every ping), and the profile catalogue. Built once by the composition root
 (``monitor.app.CheckResources`` re-exports it) and closed on shutdown.
 
 SNMP backends (``monitor.snmp_backend``): ``pysnmp`` (the default, pure Python, asyncio), ``ezsnmp``
@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from checks.profiles import ProfileCatalog
 from checks.snmp_backend import PysnmpBackend, SnmpBackend
 from monitor.errors import CheckSetupError
+
+if TYPE_CHECKING:
+    from checks.ping import IcmpSweeper
 
 __all__ = ["SNMP_BACKENDS", "CheckResources", "resolve_snmp_backend"]
 
@@ -53,6 +57,7 @@ class CheckResources:
         self.base_dir = base_dir
         self._ping_preference = ping_privileged
         self._icmp: bool | None = None
+        self._sweeper: IcmpSweeper | None = None
         self._snmp: SnmpBackend | None = None
         if snmp_backend is None or isinstance(snmp_backend, str):
             self.snmp_backend_name = resolve_snmp_backend(snmp_backend or "pysnmp")
@@ -79,8 +84,20 @@ class CheckResources:
             self._icmp = icmp_mode(self._ping_preference)
         return self._icmp
 
+    def icmp_sweeper(self) -> IcmpSweeper:
+        """The process's one ICMP sweeper (every ping check's packets through one socket per family).
+        Raises :class:`CheckSetupError` when ICMP is not permitted (see :meth:`icmp_privileged`)."""
+        if self._sweeper is None:
+            from checks.ping import IcmpSweeper
+
+            self._sweeper = IcmpSweeper(self.icmp_privileged())
+        return self._sweeper
+
     async def close(self) -> None:
         """Release sockets (idempotent)."""
+        if self._sweeper is not None:
+            await self._sweeper.close()
+            self._sweeper = None
         if self._snmp is not None:
             await self._snmp.close()
             self._snmp = None

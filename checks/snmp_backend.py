@@ -3,7 +3,8 @@
 :class:`SnmpBackend` is what :class:`checks.snmp.SnmpCheck` uses: ``fetch`` GETs scalar OIDs and walks
 table columns, returning backend-neutral :class:`~checks.values.SnmpValue` s or one classified
 :class:`SnmpFailure`; ``probe_agent`` asks whether *any* SNMP agent answers at the address (used to tell
-"wrong community" from "no answer"). :class:`checks.snmp_ezsnmp.EzsnmpBackend` implements the same two methods on net-snmp.
+"wrong community" from "no answer"). :class:`checks.snmp_ezsnmp.EzsnmpBackend` implements the same two
+methods on net-snmp.
 
 :class:`PysnmpBackend` (pysnmp 7, asyncio), with the measured pitfalls of library-findings §1 and §11:
 

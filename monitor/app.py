@@ -120,7 +120,7 @@ def build_checks(settings: Settings, resources: CheckResources, *,
                         raise
                     on_setup_error(ref, spec.key, exc)
                     continue
-                check = PingCheck(spec, privileged=privileged)
+                check = PingCheck(spec, privileged=privileged, sweeper=resources.icmp_sweeper())
             elif isinstance(spec, SnmpSpec):
                 check = SnmpCheck(spec, resources)
             elif isinstance(spec, TcpSpec):

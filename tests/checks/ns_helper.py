@@ -2,7 +2,8 @@
 JSON``) and prints the results as one JSON line. The pinging side lives in its own namespace with no route
 out of it (library-findings §4), so nothing here can reach a real network.
 
-Payload: ``{"mode": null|true|false, "checks": [{"type": "ping", "address": "198.18.0.2", ...}, ...]}``.
+Payload: ``{"mode": null|true|false, "shared": false, "checks": [{"type": "ping", "address": "198.18.0.2", ...},
+...]}`` (``shared``: every ping through one :class:`~checks.ping.IcmpSweeper`, as the daemon does).
 With ``{"setup": true}`` it only reports what :func:`checks.ping.icmp_mode` decides (or its error).
 """
 
@@ -14,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.ping import PingCheck, icmp_mode
+from checks.ping import IcmpSweeper, PingCheck, icmp_mode
 from checks.tcp import TcpCheck
 from monitor.domain import Device, DeviceKind, PingSpec, TcpSpec, jsonable
 from monitor.errors import CheckSetupError
@@ -22,6 +23,7 @@ from monitor.errors import CheckSetupError
 
 async def run(payload: dict[str, Any]) -> list[dict[str, Any]]:
     privileged = icmp_mode(payload.get("mode"))
+    sweeper = IcmpSweeper(privileged) if payload.get("shared") else None
     dev = Device(id="d", name="d", kind=DeviceKind.ROUTER, address="198.18.0.2", confirm_down=1, confirm_up=1)
     runs = []
     for spec in payload["checks"]:
@@ -30,12 +32,15 @@ async def run(payload: dict[str, Any]) -> list[dict[str, Any]]:
         spec.setdefault("interval", "60s")
         spec.setdefault("retries", 0)
         if kind == "ping":
-            runs.append(PingCheck(PingSpec(**spec), privileged=privileged).run(dev, now=datetime.now(UTC)))
+            runs.append(PingCheck(PingSpec(**spec), privileged=privileged, sweeper=sweeper).run(dev,
+                                                                                               now=datetime.now(UTC)))
         else:
             runs.append(TcpCheck(TcpSpec(**spec)).run(dev, now=datetime.now(UTC)))
     started = asyncio.get_running_loop().time()
     results = await asyncio.gather(*runs)
     wall = asyncio.get_running_loop().time() - started
+    if sweeper is not None:
+        await sweeper.close()
     return [{**jsonable(r), "wall_s": round(wall, 3), "privileged": privileged} for r in results]
 
 

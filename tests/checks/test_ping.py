@@ -1,6 +1,7 @@
 """Ping: loopback addresses from this process; up, silent, ignoring, lossy and unreachable hosts inside
 two network namespaces created (and removed) by the test; datagram (unprivileged) ICMP; the start-up
-error when ICMP is not permitted at all."""
+error when ICMP is not permitted at all; many probes through the shared sweeper (one socket), in both
+socket modes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-from checks.ping import PingCheck, icmp_mode
+import pytest
+
+from checks.ping import IcmpSweeper, PingCheck, icmp_mode
+from checks.resources import CheckResources
 from monitor.domain import DeviceKind, PingSpec, ReasonCode, Status
 
 from .conftest import Netns, device
@@ -111,3 +115,60 @@ def test_monitor_link_down_is_network_unreachable(netns: Netns) -> None:
     assert result["status"] == "down"
     assert result["reason_code"] == "unreachable"
     assert "unreachable" in result["reason"]
+
+
+async def test_many_probes_share_one_socket_without_cross_talk() -> None:
+    resources = CheckResources()
+    try:
+        sweeper = resources.icmp_sweeper()
+        assert resources.icmp_sweeper() is sweeper
+        addresses = [f"127.0.{i // 200}.{1 + i % 200}" for i in range(300)]
+        checks = [PingCheck(spec(address=a, count=2, packet_interval="20ms"), privileged=sweeper.privileged,
+                            sweeper=sweeper) for a in addresses]
+        results = await asyncio.gather(*(c.run(device(DeviceKind.ROUTER), now=NOW) for c in checks))
+        for result in results:
+            assert result.status is Status.UP, result.reason
+            assert result.metrics["ping.sent"] == 2 and result.metrics["ping.received"] == 2
+        assert sweeper.counters["sent"] == 600 and sweeper.counters["received"] == 600
+        assert sweeper.counters["stray"] == 0 and len(sweeper._families) == 1
+        # a second round on the same socket
+        again = await checks[0].run(device(DeviceKind.ROUTER), now=NOW)
+        assert again.status is Status.UP and sweeper.counters["sent"] == 602
+    finally:
+        await resources.close()
+    await resources.close()
+
+
+async def test_a_cancelled_probe_is_forgotten() -> None:
+    sweeper = IcmpSweeper(icmp_mode())
+    try:
+        task = asyncio.ensure_future(sweeper.probe("127.0.0.1", count=5, interval=0.5, reply_timeout=1.0))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not sweeper._waiting
+        stats = await sweeper.probe("127.0.0.2", count=1, interval=0.1, reply_timeout=1.0)
+        assert stats.received == 1
+    finally:
+        await sweeper.close()
+
+
+@pytest.mark.parametrize("mode", [False, True], ids=["datagram", "raw"])
+def test_a_sweep_of_live_and_silent_hosts_through_one_socket(netns: Netns, mode: bool) -> None:
+    # 120 live addresses (a local route on the device side) and 30 that nobody answers (not routed there)
+    netns.run(netns.dev, "ip", "route", "add", "local", "198.18.2.0/24", "dev", "lo")
+    netns.run(netns.mon, "ip", "route", "add", "198.18.2.0/23", "via", "198.18.0.2")
+    if not mode:
+        netns.run(netns.mon, "sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647")
+    live = [f"198.18.2.{i}" for i in range(1, 121)]
+    silent = [f"198.18.3.{i}" for i in range(1, 31)]
+    results = netns.python(netns.mon, {"mode": mode, "shared": True, "checks": [
+        {"type": "ping", "address": a, "timeout": "1s", "count": 3, "packet_interval": "100ms"}
+        for a in live + silent]})
+    assert all(r["privileged"] is mode for r in results)
+    assert [r["status"] for r in results] == ["up"] * 120 + ["down"] * 30
+    assert all(r["metrics"]["ping.received"] == 3 for r in results[:120])
+    assert all(r["reason_code"] == "timeout" for r in results[120:])
+    # concurrently: about (count - 1) × interval + timeout, not one host after the other
+    assert results[0]["wall_s"] < 10
