@@ -499,10 +499,16 @@ class Dispatcher:
 
     def _sweep(self, session: Session, now: datetime) -> int:
         """Rows stuck in ``sending`` past the lease (the dispatcher died between claim and record) go back
-        to ``retry``. The message may have been delivered: this is the "at most one duplicate" case."""
-        stale = session.execute(
+        to ``retry``. The message may have been delivered: this is the "at most one duplicate" case.
+
+        A claim by a dispatcher process of this host that no longer exists (killed, crashed; see
+        :func:`claimant_gone`) is stale at once: waiting out the lease would delay the alert that was being
+        sent when the monitor died by minutes after its restart."""
+        claims = session.execute(
             select(OutboxRow.id, OutboxRow.claimed_by, OutboxRow.claimed_at)
-            .where(OutboxRow.status == SENDING, OutboxRow.claimed_at < now - self.lease)).all()
+            .where(OutboxRow.status == SENDING)).all()
+        stale = [(row_id, who, when) for row_id, who, when in claims
+                 if when is not None and (when < now - self.lease or (who != self.name and claimant_gone(who)))]
         count = 0
         for row_id, who, when in stale:
             res = session.execute(
@@ -882,6 +888,28 @@ class Dispatcher:
                                      f"{now.isoformat()}",
                         audience=aud, site_id=site_id, kind=f"receiver_{key_kind}", now=now, event_time=now,
                         payload={"text": text, "summary": summary, "parse_mode": "HTML"})
+
+
+def claimant_gone(name: str | None) -> bool:
+    """True when ``name`` is a default dispatcher name (``host:pid:tag``) of a process on this host that no
+    longer runs. Unknown formats, other hosts and live (or foreign) processes are False: only the lease
+    frees those. A reused pid also reads as alive — the safe side (the lease still applies)."""
+    if not name:
+        return False
+    host, sep, rest = name.partition(":")
+    pid_text, sep2, _tag = rest.partition(":")
+    if not sep or not sep2 or host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False
+    return False
 
 
 def _short_reason(reason: str) -> str:

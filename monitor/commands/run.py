@@ -77,10 +77,13 @@ class _ExtraComponents:
     ``/laporan``) and the weekly report job. Built here because only the composition root may know both
     ``alerts`` and ``monitor.reports``."""
 
-    def __init__(self, settings: Settings, db: Database, clock: Clock) -> None:
+    def __init__(self, settings: Settings, db: Database, clock: Clock,
+                 jumps: Callable[[], Sequence[float]] = lambda: ()) -> None:
+        from alerts.selfwarn import SelfWarnings
         from alerts.service import build_alert_components
         from alerts.telegram import TelegramNotifier
         from monitor.commands.report import outbox_deliver
+        from monitor.deadman import DeadMansSwitch, TimeReference
         from monitor.reports.job import WeeklyReportJob
         from monitor.reports.runner import ReportService
 
@@ -95,6 +98,15 @@ class _ExtraComponents:
                                                      escalation_report=self.reports.escalation_report,
                                                      report_now=self.reports.report_now)
         self.components.append(self.weekly)
+        # the monitor watching itself (issue 9): its own warnings, the dead man's switch, a clock reference
+        self.selfwarn = SelfWarnings(settings, db, clock, self.notifier, jumps=jumps)
+        self.components.append(self.selfwarn)
+        self.components.append(DeadMansSwitch(settings.monitor.heartbeat_url, settings.monitor.heartbeat_url_interval,
+                                              clock, healthy=lambda: self.selfwarn.database_writable,
+                                              on_reading=self.selfwarn.clock_reading))
+        if settings.telegram.enabled:
+            self.components.append(TimeReference(settings.telegram.api_base_url, clock,
+                                                 on_reading=self.selfwarn.clock_reading))
 
     async def reload(self, settings: Settings) -> None:
         # the components reload themselves (they are Reloadable); the report service is not a component
@@ -125,7 +137,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, db: Database, config_path: str, reloaded: Callable[[Settings], None]) -> int:
-    extra = _ExtraComponents(settings, db, SystemClock())
+    holder: list[Daemon] = []
+    extra = _ExtraComponents(settings, db, SystemClock(),
+                             jumps=lambda: holder[0].selfwatch.jumps if holder and holder[0].selfwatch else [])
     pending: set[asyncio.Task[None]] = set()
 
     def on_reload(new: Settings) -> None:
@@ -135,6 +149,7 @@ async def _serve(settings: Settings, db: Database, config_path: str, reloaded: C
         task.add_done_callback(pending.discard)
 
     daemon = build_daemon(settings, db, config_path=config_path, extra=extra.components, on_reload=on_reload)
+    holder.append(daemon)
     try:
         return await daemon.run()
     finally:

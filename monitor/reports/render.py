@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -294,23 +295,26 @@ def write_files(out_dir: Path, basename: str, formats: Sequence[str], *, pdf_htm
                 html_file: Callable[[], str], csv_bytes: Callable[[], bytes] | None) -> Rendered:
     """Write the requested formats: ``pdf`` from ``pdf_html()``, ``html`` from ``html_file()``, ``csv`` from
     ``csv_bytes()``. Each file is written under a temporary name and renamed, so a reader (the outbox
-    sending the PDF) never sees half a file."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    sending the PDF) never sees half a file. Reports hold the office's outage record: the files are
+    created owner-only (0600), and so is the folder when this creates it (0700)."""
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     pages: int | None = None
     for fmt in formats:
         target = out_dir / f"{basename}.{fmt}"
         tmp = target.with_name(f".{target.name}.tmp")
+        if fmt not in ("html", "pdf", "csv"):
+            raise ReportError(f"unknown report format {fmt!r}: use pdf, html or csv", permanent=True)
+        if fmt == "csv" and csv_bytes is None:
+            continue
+        os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+        tmp.chmod(0o600)  # a temporary file left by a crash may have other bits
         if fmt == "html":
             tmp.write_text(html_file(), encoding="utf-8")
         elif fmt == "pdf":
             pages = html_to_pdf(pdf_html(), tmp)
-        elif fmt == "csv":
-            if csv_bytes is None:
-                continue
+        elif csv_bytes is not None:
             tmp.write_bytes(csv_bytes())
-        else:
-            raise ReportError(f"unknown report format {fmt!r}: use pdf, html or csv", permanent=True)
         tmp.replace(target)
         files[fmt] = target
     return Rendered(files, pages)
