@@ -431,7 +431,10 @@ class Recorder:
         row.updated_at = now
         if e.removed:
             row.reason = (row.reason or "") + " [monitoring ended: device removed from the configuration]"
-        verdict = self.infer(session, e.ref, row, world, row.ended_at)
+        # the engine's hint (service: the host answered but its service did not) ends with the failure;
+        # the closed outage keeps it, so a recovered service outage is not re-judged "unknown"
+        hint = Cause(row.cause) if row.cause in (Cause.SERVICE.value, Cause.UPSTREAM.value) else None
+        verdict = self.infer(session, e.ref, row, world, row.ended_at, hint=hint)
         row.cause, row.evidence = verdict.cause.value, verdict.evidence_json()
         payload = self._outage_payload(session, e.ref, row, world, verdict)
         payload.update({"ended_at": _s(row.ended_at), "status": row.status,

@@ -204,3 +204,19 @@ async def test_samples_roll_up_and_prune(office: Office) -> None:
     assert deleted == 2   # older than 30 days and rolled up
     left = office.db.call(lambda s: len(list(s.scalars(select(CheckSample)))))
     assert left == 4
+
+
+async def test_service_and_upstream_outages_keep_their_cause_when_they_close(office: Office) -> None:
+    """The engine's hint (service, upstream) is gone once the device answers again; the closed outage, its
+    incident and the outage_closed event must still say why it was down (found by the demo, issue 7)."""
+    await office.feed(SRV, U, 0)                                      # ping answers
+    await office.series(SRV, [D, D, D], 0, check="tcp:443", reason="connection refused")
+    await office.series(DC, [D, D, D], 0)
+    await office.series(SRV, [U, U], 4, check="tcp:443")
+    await office.series(DC, [U, U], 4)
+    srv, = office.outages(SRV)
+    dc, = office.outages(DC)
+    assert srv.ended_at is not None and dc.ended_at is not None
+    assert (srv.cause, dc.cause) == ("service", "upstream")
+    closed = {e.payload["device"]: e.payload["cause"] for e in office.events("outage_closed")}
+    assert closed == {"srv": "service", "dc": "upstream"}
