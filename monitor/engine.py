@@ -86,7 +86,11 @@ explicit statement, not a lost packet. Recovery still comes from the polls (``Nâ
 **Time.** A check's clock never goes back: each result's time is clamped to that check's previous
 result time, and an outage's end is never before its start, so an NTP step backwards cannot produce a
 negative duration. (Clamped per check, not per device: results carry their tick time, and a slow SNMP
-poll started before a quick ping legitimately finishes after it.)
+poll started before a quick ping legitimately finishes after it.) A step back of :data:`CLOCK_STEP` or
+more while the device is at rest (no open outage, no failure streak, not flapping) re-bases the device
+on the new clock instead: every time it holds that is later than the result's becomes the result's time.
+Clamping there would freeze the device's clock for the length of the step, and every outage in that
+time would be recorded as lasting 0 s.
 
 Invariants (tested, including by a hypothesis property test): at most one open outage per device;
 ``started_at <= confirmed_at``; ``started_at <= ended_at``; an ``unknown`` result never opens an
@@ -544,10 +548,16 @@ def advance(world: World, ref: DeviceRef, result: CheckResult, policy: Policy) -
     old = world.get(ref)
     at = utc(result.time)
     track = old.checks.get(result.check, CheckTrack())
-    if track.last_at is not None and at < track.last_at:
-        # the wall clock went back: time never runs backwards for a check. (Per check, not per device:
-        # a slow SNMP poll started before a quick ping legitimately finishes after it.)
-        at = track.last_at
+    last = track.last_at
+    if last is not None and at < last:
+        if last - at >= CLOCK_STEP and _at_rest(old):
+            # the wall clock was stepped back (NTP) and nothing of this device spans the step: follow it
+            old = _rebase(old, at)
+            track = old.checks.get(result.check, CheckTrack())
+        else:
+            # time never runs backwards for a check. (Per check, not per device: a slow SNMP poll started
+            # before a quick ping legitimately finishes after it.)
+            at = last
     events: list[EngineEvent] = []
     new_track = confirm(track, result, at, dp.confirm_down, dp.confirm_up)
     checks = dict(old.checks)
@@ -562,6 +572,26 @@ def advance(world: World, ref: DeviceRef, result: CheckResult, policy: Policy) -
     world = world.with_states({ref: settled})
     world = _propagate(world, ref, old.status.is_failure, policy, at, events)
     return Step(world, tuple(events))
+
+
+CLOCK_STEP = timedelta(seconds=60)
+"""A check's time going back at least this much is a wall-clock step (see "Time" above)."""
+
+
+def _at_rest(state: DeviceState) -> bool:
+    """Nothing of the device spans time: no open outage, no failure streak being confirmed, not flapping."""
+    return (state.outage is None and not state.flapping
+            and all(t.pending is None for t in state.checks.values()))
+
+
+def _rebase(state: DeviceState, at: datetime) -> DeviceState:
+    """The device after a wall-clock step back to ``at``: every time it holds later than ``at`` is ``at``."""
+    def clip(t: datetime | None) -> datetime | None:
+        return None if t is None else min(t, at)
+
+    checks = {k: replace(t, since=clip(t.since), last_at=clip(t.last_at)) for k, t in state.checks.items()}
+    return replace(state, checks=checks, since=clip(state.since), last_at=clip(state.last_at),
+                   changes=tuple(c for c in state.changes if c <= at))
 
 
 def apply_trap(world: World, ref: DeviceRef, kinds: Iterable[ObservationKind], text: str, at: datetime,
