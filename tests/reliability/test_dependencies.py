@@ -189,28 +189,28 @@ async def test_telegram_failing_loses_no_alert(office: tuple[Office, TelegramApi
     duplicates = [k for k in delivered if k not in recorded]
     attempts = o.attempts()
     failed = [a for a in attempts if not a.ok]
-    kinds = {a.error_kind for a in failed}
+    error_kinds = {a.error_kind for a in failed}
     assert all(TOKEN not in (a.error or "") for a in attempts)
     if fault == "unreachable_for_a_day":
-        assert during == 0 and faulty >= timedelta(hours=20) and kinds == {"network"}
+        assert during == 0 and faulty >= timedelta(hours=20) and error_kinds == {"network"}
         assert len(api.messages) == 1 and "Selama offline" in (api.messages[0].text or "")  # one digest
         digest = api.messages[0].text or ""
         assert all((r.payload.get("summary") or "")[:20] in digest for r in rows if r.digest_id is not None)
         assert len({a.time for a in failed}) <= 60     # the circuit breaker probes, it does not hammer
     elif fault == "429_storm":
-        assert during == 0 and kinds == {"rate_limited"}
+        assert during == 0 and error_kinds == {"rate_limited"}
         times = sorted({a.time for a in failed})    # rows sent together fail together
         gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
         assert min(gaps) >= 45, gaps                   # retry_after obeyed
     elif fault == "500s":
-        assert during == 0 and kinds == {"network"}
+        assert during == 0 and error_kinds == {"network"}
     else:
-        assert kinds == {"timeout"}
+        assert error_kinds == {"timeout"}
         assert len(duplicates) <= len(failed)         # a timed-out send may have arrived: at most one copy each
     if fault != "slow_api_timeouts":
         assert duplicates == []
     report(f"telegram {fault}: {outages} outages over {faulty.total_seconds() / 3600:.1f} h of failure, "
-           f"{len({a.time for a in failed})} failed sends ({len(failed)} row attempts, {sorted(kinds)}), "
+           f"{len({a.time for a in failed})} failed sends ({len(failed)} row attempts, {sorted(error_kinds)}), "
            f"{len(rows)} outbox rows all sent, "
            f"{len(api.messages)} messages, {len(duplicates)} duplicates")
 
