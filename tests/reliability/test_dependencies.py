@@ -210,8 +210,8 @@ async def test_telegram_failing_loses_no_alert(office: tuple[Office, TelegramApi
     if fault != "slow_api_timeouts":
         assert duplicates == []
     report(f"telegram {fault}: {outages} outages over {faulty.total_seconds() / 3600:.1f} h of failure, "
-           f"{len({a.time for a in failed})} failed sends ({len(failed)} row attempts, {sorted(str(k) for k in error_kinds)}), "
-           f"{len(rows)} outbox rows all sent, "
+           f"{len({a.time for a in failed})} failed sends ({len(failed)} row attempts, "
+           f"{sorted(str(k) for k in error_kinds)}), {len(rows)} outbox rows all sent, "
            f"{len(api.messages)} messages, {len(duplicates)} duplicates")
 
 
