@@ -44,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("demo", help="self-contained simulated office through a lightning storm (loopback only)")
-    p.add_argument("--out", default=None, help="folder for the database, reports and logs (default: a new temp dir)")
-    p.add_argument("--speed", type=float, default=1.0, help="time compression factor (default 1)")
+    p.add_argument("--out", default=None,
+                   help="new or empty folder for the database, reports and logs (default: ./demo-out/<time>)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="shorten the story's pauses by this factor (default 1; the monitor's own timing is fixed)")
     p.add_argument("--keep-running", action="store_true", help="keep the monitor and simulators running at the end")
     p.add_argument("--plain", action="store_true", help="plain text output (no colours / progress line)")
 
