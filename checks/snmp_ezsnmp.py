@@ -15,28 +15,55 @@ both):
   raises for a device-side failure;
 * ``probe_agent`` is the same asyncio SNMPv3 discovery probe (:func:`checks.snmp_backend.discover_agent`).
 
-ezsnmp is synchronous: every request runs in a bounded thread pool owned by the backend (net-snmp
-releases the GIL while it waits for the agent, so the threads overlap). The pool size is the backend's
-concurrency: a dead device holds one thread for ``timeout × (retries + 1)``. A net-snmp session object is
-made per request — it holds no socket between requests, costs microseconds, and is never shared between
-threads. Values are read with numeric OIDs, numeric enums and TimeTicks, and OCTET STRINGs as hex, so no
-MIB file or display hint on the machine can change what the profile sees. Secrets (community, keys) are
-scrubbed from every message the library returns.
+**ezsnmp 2.5 is not thread-safe** (measured here: segmentation faults and answers with the wrong OID
+format when requests run in several threads — it drives net-snmp's global session list and global
+output options per request). So every ezsnmp request runs in ONE worker thread (the event loop never
+blocks), one after the other, and the backend keeps that lane for devices that answer fast:
+
+* a device goes through ezsnmp while it answers within ``FAST_RTT`` (20 ms: a LAN or loopback device);
+  the lane asks with a short timeout (``LANE_TIMEOUT``, at most the device's own) and no retries, so a
+  device that dies holds the lane for a quarter of a second once;
+* everything else — first contact, a device that did not answer or answered slowly (a WAN link), SNMPv3
+  engine discovery aside — goes through the asyncio :class:`~checks.snmp_backend.PysnmpBackend`, which
+  waits for thousands of devices concurrently; a timed-out lane request is asked again there with the
+  device's full ``timeout × (retries + 1)``, so the outcome never depends on the lane;
+* a device on the pysnmp side is tried on the lane again after it answered ``PROMOTE_AFTER`` times.
+
+A net-snmp session object is made per request — it holds no socket between requests and costs
+microseconds. Values are read with numeric OIDs, numeric enums and hex OCTET STRINGs, so no MIB file or
+display hint on the machine can change what the profile sees. Secrets (community, keys) are scrubbed from
+every message the library returns.
+
+Two measured pitfalls of ezsnmp 2.5 are handled here (``docs/decisions/0006-performance.md``):
+
+* it initialises net-snmp when the first session of the process is made and shuts it down when the last
+  one goes: a session per request therefore re-read every config file and *wrote and fsync'ed a
+  persistent state file per request* (1 ms CPU and thousands of ``/var/lib/net-snmp/ezsnmp_*.conf``
+  files). The backend keeps one idle session for its lifetime, so the library is initialised once;
+* net-snmp reads ``snmp.conf`` from ``SNMPCONFPATH`` and saves state under ``SNMP_PERSISTENT_DIR``: the
+  backend points both at a private directory whose ``snmp.conf`` turns persistence off and loads no MIB
+  (process-wide environment variables; nothing else in the monitor uses net-snmp in-process).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import re
+import shutil
 import socket
+import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from checks.snmp_backend import (
     FailureKind,
+    PysnmpBackend,
     SnmpFailure,
     SnmpReply,
     SnmpTarget,
@@ -49,11 +76,21 @@ __all__ = ["EzsnmpBackend", "ezsnmp_available"]
 
 _GET_CHUNK = 40            # varbinds per GET, as the pysnmp backend
 _MAX_WALK_REQUESTS = 200   # per fetch: bounds a walk of a huge or looping table
-_MAX_THREADS = 256
+FAST_RTT = 0.020          # seconds: a device answering within this stays on the ezsnmp lane
+LANE_TIMEOUT = 0.25       # seconds: the lane's timeout (no retries); the full budget is then asked elsewhere
+PROMOTE_AFTER = 3         # answers on the pysnmp side before a device is tried on the lane again
 
 _AUTH = {"md5": "MD5", "sha": "SHA", "sha224": "SHA-224", "sha256": "SHA-256", "sha384": "SHA-384",
          "sha512": "SHA-512"}
 _PRIV = {"des": "DES", "aes128": "AES", "aes192": "AES-192", "aes256": "AES-256"}
+
+_NETSNMP_CONF = """\
+# written by ektp-monitor (checks/snmp_ezsnmp.py): net-snmp as a library, nothing persisted, no MIBs
+dontPersistState yes
+noPersistentLoad yes
+noPersistentSave yes
+mibs :
+"""
 
 _INT_IN_PARENS = re.compile(r"\((-?\d+)\)")
 _AUTH_WORDS = ("authentication failure", "unknown user", "unknown security name", "unknown engine id",
@@ -82,18 +119,30 @@ class EzsnmpBackend:
 
     name = "ezsnmp"
 
-    def __init__(self, *, max_concurrency: int = 100, max_repetitions: int = 25) -> None:
+    def __init__(self, *, max_concurrency: int = 100, max_repetitions: int = 25,
+                 promote_after: int = PROMOTE_AFTER) -> None:
+        """``promote_after=0`` puts every device on the ezsnmp lane at once (tests, benchmarks)."""
         try:
             import ezsnmp
         except Exception as exc:
             raise CheckSetupError(f"monitor.snmp_backend is ezsnmp but it cannot be imported ({exc}); "
                                   "install it with: pip install 'ektp-monitor[fast]'") from None
         self._ez = ezsnmp
-        self.threads = max(1, min(max_concurrency, _MAX_THREADS))
-        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="ezsnmp")
+        self._conf_dir = _private_netsnmp_dir()
+        # an idle session held for the backend's lifetime: net-snmp is initialised once, not per request
+        self._keeper = ezsnmp.Session(hostname="127.0.0.1", port_number="1", version="2c", community="-",
+                                      timeout="1", retries="0")
+        # one thread, one request at a time (ezsnmp is not thread-safe); the lock guards other callers
+        self.threads = 1
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ezsnmp")
+        self._lock = threading.Lock()
+        self.fallback = PysnmpBackend(max_concurrency=max_concurrency, max_repetitions=max_repetitions)
         self.max_repetitions = max(1, max_repetitions)
+        self.promote_after = max(0, promote_after)
         self._resolved: dict[str, tuple[str, float]] = {}
+        self._lane: dict[tuple[str, int], int] = {}   # (address, port) -> answers seen off the lane (< 0: on it)
         self.requests = 0
+        self.counters = {"lane": 0, "lane_timeouts": 0, "fallback": 0, "demoted": 0, "promoted": 0}
         self.closed = False
 
     # -- public
@@ -108,15 +157,49 @@ class EzsnmpBackend:
         except OSError as exc:
             reply.failure = SnmpFailure(FailureKind.CONFIG, f"cannot resolve {target.host!r}: {exc}")
             return reply
+        key = (address, target.port)
+        if self.promote_after and self._lane.get(key, 0) >= 0:   # not on the lane (yet): the asyncio backend
+            self.counters["fallback"] += 1
+            reply = await self.fallback.fetch(target, scalars, columns, max_rows=max_rows)
+            if reply.failure is None:
+                seen = self._lane.get(key, 0) + 1
+                if seen >= self.promote_after:
+                    self._lane[key] = -1
+                    self.counters["promoted"] += 1
+                else:
+                    self._lane[key] = seen
+            else:
+                self._lane[key] = 0
+            self._bound_lanes()
+            return reply
         scalar_list = list(dict.fromkeys(s.strip(".") for s in scalars))
         column_list = list(dict.fromkeys(c.strip(".") for c in columns))
+        lane_target = SnmpTarget(target.host, target.credentials, timeout=min(target.timeout, LANE_TIMEOUT),
+                                 retries=0)
         loop = asyncio.get_running_loop()
+        self.counters["lane"] += 1
         try:
-            await loop.run_in_executor(self._pool, self._fetch_sync, target, address, scalar_list, column_list,
-                                       max_rows, reply)
-        except RuntimeError as exc:  # the pool was shut down while this request waited for a thread
+            elapsed = await loop.run_in_executor(self._pool, self._fetch_sync, lane_target, address, scalar_list,
+                                                 column_list, max_rows, reply)
+        except RuntimeError as exc:  # the pool was shut down while this request waited for the thread
             reply.failure = SnmpFailure(FailureKind.CONFIG, f"the SNMP backend is closed ({exc})")
+            return reply
+        if reply.failure is not None and reply.failure.kind is FailureKind.TIMEOUT:
+            # the lane's short wait ran out: ask again with the device's own budget, concurrently
+            self.counters["lane_timeouts"] += 1
+            self._lane[key] = 0
+            self.counters["demoted"] += 1
+            again = await self.fallback.fetch(target, scalars, columns, max_rows=max_rows)
+            again.requests += reply.requests
+            return again
+        if reply.failure is None and elapsed > FAST_RTT * max(1, reply.requests):
+            self._lane[key] = 0                   # a slow link: its waiting belongs on the asyncio side
+            self.counters["demoted"] += 1
         return reply
+
+    def _bound_lanes(self) -> None:
+        if len(self._lane) > 200_000:
+            self._lane.clear()
 
     async def probe_agent(self, target: SnmpTarget) -> str:
         try:
@@ -131,6 +214,11 @@ class EzsnmpBackend:
             return
         self.closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+        await self.fallback.close()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            # the last session closes net-snmp; threads still in a request keep it open until they finish
+            await asyncio.get_running_loop().run_in_executor(None, _close_quietly, keeper)
 
     # -- addresses
     async def _address(self, host: str) -> str:
@@ -154,16 +242,20 @@ class EzsnmpBackend:
 
     # -- the worker thread
     def _fetch_sync(self, target: SnmpTarget, address: str, scalars: list[str], columns: list[str],
-                    max_rows: int, reply: SnmpReply) -> None:
+                    max_rows: int, reply: SnmpReply) -> float:
+        """Runs in the lane's thread; returns the seconds the requests took (the lane's RTT measure)."""
         secrets = _secrets(target)
-        try:
-            if scalars:
-                for i in range(0, len(scalars), _GET_CHUNK):
-                    self._get_chunk(target, address, scalars[i:i + _GET_CHUNK], reply, 0, secrets)
-            if columns and reply.failure is None:
-                self._walk(target, address, columns, max_rows, reply, secrets)
-        except _Failed as failed:
-            reply.failure = failed.failure
+        with self._lock:
+            started = time.perf_counter()
+            try:
+                if scalars:
+                    for i in range(0, len(scalars), _GET_CHUNK):
+                        self._get_chunk(target, address, scalars[i:i + _GET_CHUNK], reply, 0, secrets)
+                if columns and reply.failure is None:
+                    self._walk(target, address, columns, max_rows, reply, secrets)
+            except _Failed as failed:
+                reply.failure = failed.failure
+            return time.perf_counter() - started
 
     def _session(self, target: SnmpTarget, address: str, reps: int = 0) -> Any:
         creds = target.credentials
@@ -290,6 +382,29 @@ class _AgentError(Exception):
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+def _private_netsnmp_dir() -> str:
+    """A directory with our ``snmp.conf`` (no persistence, no MIBs) for this process; set as
+    ``SNMPCONFPATH`` and ``SNMP_PERSISTENT_DIR`` (kept if an earlier backend of the process made one)."""
+    current = os.environ.get("SNMPCONFPATH", "")
+    if current and Path(current).name.startswith("ektp-netsnmp-") and Path(current).is_dir():
+        return current
+    path = tempfile.mkdtemp(prefix="ektp-netsnmp-")
+    (Path(path) / "snmp.conf").write_text(_NETSNMP_CONF, encoding="ascii")
+    os.environ["SNMPCONFPATH"] = path
+    os.environ["SNMP_PERSISTENT_DIR"] = path
+    import atexit
+
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def _close_quietly(session: Any) -> None:
+    try:
+        session.close()
+    except Exception:  # closing an idle session cannot fail in a way that matters
+        pass
 
 
 def _secrets(target: SnmpTarget) -> tuple[str, ...]:

@@ -61,7 +61,7 @@ def two_agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Snmpd
 
 
 def make(name: str) -> Any:
-    return EzsnmpBackend() if name == "ezsnmp" else PysnmpBackend()
+    return EzsnmpBackend(promote_after=0) if name == "ezsnmp" else PysnmpBackend()
 
 
 def target(agent: SnmpdAgent, host: str | None = None, *, community: str = "pub", version: str = "2c",
@@ -146,7 +146,7 @@ async def test_failure_kinds_match(two_agents: tuple[SnmpdAgent, SnmpdAgent], na
 
 
 async def test_a_closed_backend_refuses_requests() -> None:
-    backend = EzsnmpBackend()
+    backend = EzsnmpBackend(promote_after=0)
     await backend.close()
     await backend.close()
     creds = SnmpCredentials(version="2c", community="pub", port=161)
@@ -185,6 +185,45 @@ async def test_the_config_key_selects_the_backend(write_config: Any, tmp_path: P
     try:
         assert resources.snmp_backend_name == "ezsnmp"
         backend = resources.snmp
-        assert isinstance(backend, EzsnmpBackend) and backend.threads == 40
+        assert isinstance(backend, EzsnmpBackend) and backend.fallback._limit._value == 40
     finally:
         await resources.close()
+
+
+async def test_the_ezsnmp_lane_takes_devices_that_answer_and_gives_back_those_that_stop(
+        two_agents: tuple[SnmpdAgent, SnmpdAgent]) -> None:
+    agent, _ = two_agents
+    backend = EzsnmpBackend(promote_after=2)
+    live = target(agent)
+    nobody = SnmpTarget("127.0.0.1", SnmpCredentials(version="2c", community="pub", port=free_udp_port()), 0.3, 0)
+    try:
+        for _ in range(2):                                   # first contact: through pysnmp
+            assert (await backend.fetch(live, OIDS[:2], [])).failure is None
+        assert backend.counters["fallback"] == 2 and backend.counters["promoted"] == 1
+        on_lane = await backend.fetch(live, OIDS, [])         # now on the net-snmp lane
+        assert backend.counters["lane"] == 1
+        assert on_lane.scalars[f"{ENT}.1.0"] == SnmpValue("integer", -2)
+        dead = await backend.fetch(nobody, OIDS[:1], [])      # never answered: never on the lane
+        assert dead.failure is not None and dead.failure.kind is FailureKind.TIMEOUT
+        assert backend.counters["lane"] == 1
+    finally:
+        await backend.close()
+
+
+async def test_a_device_that_dies_on_the_lane_is_asked_again_with_its_full_budget(tmp_path: Path) -> None:
+    agent = SnmpdAgent(communities=["pub"], work_dir=tmp_path)
+    agent.start()
+    backend = EzsnmpBackend(promote_after=0)
+    try:
+        tgt = SnmpTarget("127.0.0.1", SnmpCredentials(version="2c", community="pub", port=agent.port), 0.5, 1)
+        assert (await backend.fetch(tgt, ["1.3.6.1.2.1.1.3.0"], [])).failure is None
+        agent.stop()
+        started = asyncio.get_running_loop().time()
+        gone = await backend.fetch(tgt, ["1.3.6.1.2.1.1.3.0"], [])
+        took = asyncio.get_running_loop().time() - started
+        assert gone.failure is not None and gone.failure.kind is FailureKind.TIMEOUT
+        assert backend.counters["lane_timeouts"] == 1 and backend.counters["demoted"] == 1
+        assert took >= 0.25 + 2 * 0.5 - 0.05                     # the lane's short wait, then the full budget
+    finally:
+        agent.stop()
+        await backend.close()

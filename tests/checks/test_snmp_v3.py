@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
-from checks.resources import CheckResources
 from checks.snmp import SnmpCheck
 from monitor.domain import ReasonCode, Status
 from monitor.sandbox import snmp_set
 from monitor.sandbox.snmpd import SnmpdAgent
 
-from .conftest import UPS_OUTPUT_SOURCE, device, snmp_spec
+from .conftest import UPS_OUTPUT_SOURCE, backend_resources, device, snmp_spec
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
@@ -28,7 +27,7 @@ V3_OK = [
 
 
 async def run(snmpd: SnmpdAgent, backend: str, *, timeout: str = "1s", retries: int = 0, **creds: Any) -> Any:
-    resources = CheckResources(snmp_backend=backend)
+    resources = backend_resources(backend)
     try:
         check = SnmpCheck(snmp_spec("ups-rfc1628", snmpd.port, timeout=timeout, retries=retries, **creds), resources)
         return await check.run(device(), now=NOW)
@@ -83,7 +82,7 @@ async def test_v3_timeout_is_down(tmp_path: Any, snmp_backend: str) -> None:
     agent.start()
     port = agent.port
     agent.stop()                                                     # the port is now dead
-    resources = CheckResources(snmp_backend=snmp_backend)
+    resources = backend_resources(snmp_backend)
     try:
         check = SnmpCheck(snmp_spec("ups-rfc1628", port, timeout="300ms", retries=1, version="3", **V3_OK[0]),
                           resources)
