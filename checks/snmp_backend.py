@@ -349,13 +349,26 @@ class PysnmpBackend:
         creds = target.credentials
         reply.requests += 1
         self.requests += 1
+        guard = self._dispatcher if creds.version != "3" else None
+        before = guard.oddities(address) if guard is not None else (0, 0)
         async with self._limit:
             if creds.version == "3":
                 err_ind, err_status, err_index, varbinds = await self._v3(target, address, kind, oids, reps)
             else:
                 err_ind, err_status, err_index, varbinds = await self._v1(target, address, kind, oids, reps)
         if err_ind:
-            raise _Failed(_classify(err_ind, target))
+            failure = _classify(err_ind, target)
+            guard = self._dispatcher if creds.version != "3" else None
+            if failure.kind is FailureKind.TIMEOUT and guard is not None:
+                garbage, foreign = (a - b for a, b in zip(guard.oddities(address), before, strict=True))
+                if garbage:
+                    failure = SnmpFailure(FailureKind.PROTOCOL, f"{garbage} undecodable answer(s) (truncated or "
+                                                                "malformed SNMP) and no valid one")
+                elif foreign:
+                    failure = SnmpFailure(FailureKind.PROTOCOL, f"{foreign} answer(s) came from another address "
+                                          f"({guard.foreign_source(address)}) and were ignored (spoofed, or an "
+                                          "agent answering from another interface)")
+            raise _Failed(failure)
         self._tune(creds.version)
         out = [(".".join(str(x) for x in oid), _convert(val)) for oid, val in varbinds]
         return int(err_status or 0), int(err_index or 0), out
@@ -365,7 +378,7 @@ class PysnmpBackend:
         from pysnmp.proto.rfc1902 import Null, ObjectName
 
         if self._dispatcher is None:
-            self._dispatcher = SnmpDispatcher()
+            self._dispatcher = _guarded(SnmpDispatcher)()
         creds = target.credentials
         community = creds.community.get_secret_value() if creds.community else ""
         auth = CommunityData(community, mpModel=0 if creds.version == "1" else 1)
@@ -510,6 +523,65 @@ _ERROR_NAMES = {0: "noError", 1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "r
                 6: "noAccess", 7: "wrongType", 8: "wrongLength", 9: "wrongEncoding", 10: "wrongValue",
                 11: "noCreation", 12: "inconsistentValue", 13: "resourceUnavailable", 14: "commitFailed",
                 15: "undoFailed", 16: "authorizationError", 17: "notWritable", 18: "inconsistentName"}
+
+
+def _guarded(base: type) -> type:
+    """pysnmp's v1arch ``SnmpDispatcher`` with two checks its receive path lacks (pysnmp 7.1):
+
+    * an answer must come from the address and port the request went to — otherwise it is dropped and
+      counted (a v1/v2c answer carries nothing else that ties it to the device; pysnmp matched on the
+      request id alone, so anyone on the LAN could answer for a dead device);
+    * a datagram that does not decode is dropped and counted — pysnmp let the decoder's exception escape
+      into the event loop, a logged traceback per garbage packet.
+
+    ``oddities(address)`` gives both counts for an address, so a timed-out request can say why."""
+    from pyasn1.codec.ber import decoder
+    from pyasn1.error import PyAsn1Error
+    from pysnmp.proto import api
+    from pysnmp.proto import error as proto_error
+
+    class GuardedDispatcher(base):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._garbage: dict[str, int] = {}
+            self._foreign: dict[str, tuple[int, str]] = {}
+
+        def oddities(self, address: str) -> tuple[int, int]:
+            return self._garbage.get(address, 0), self._foreign.get(address, (0, ""))[0]
+
+        def foreign_source(self, address: str) -> str:
+            return self._foreign.get(address, (0, "?"))[1]
+
+        def _count(self, table: dict[str, Any], key: str, value: Any) -> None:
+            if len(table) > 10000:
+                table.clear()
+            table[key] = value
+
+        def _recv_callback(self, snmp_engine: Any, domain: Any, address: Any, whole: bytes) -> bytes:
+            source = (str(address[0]), int(address[1]))
+            try:
+                p_mod = api.PROTOCOL_MODULES[api.decodeMessageVersion(whole)]
+                rsp_msg, _rest = decoder.decode(whole, asn1Spec=p_mod.Message())
+                rsp_pdu = p_mod.apiMessage.get_pdu(rsp_msg)
+                request_id = p_mod.apiPDU.get_request_id(rsp_pdu)
+            except (PyAsn1Error, proto_error.ProtocolError, KeyError, ValueError, TypeError, AttributeError):
+                self._count(self._garbage, source[0], self._garbage.get(source[0], 0) + 1)
+                return b""
+            state = self._pendingReqs.get(request_id)
+            if state is None:
+                return b""  # late (after its timeout) or not ours
+            expected = state["transportTarget"].transport_address
+            if (str(expected[0]), int(expected[1])) != source:
+                count = self._foreign.get(str(expected[0]), (0, ""))[0] + 1
+                self._count(self._foreign, str(expected[0]), (count, source[0]))
+                return b""
+            del self._pendingReqs[request_id]
+            self.transport_dispatcher.job_finished(id(self))
+            if state["cbFun"]:
+                state["cbFun"](self, request_id, None, rsp_pdu, state["cbCtx"])
+            return b""
+
+    return GuardedDispatcher
 
 
 class _Failed(Exception):  # internal control flow
