@@ -29,8 +29,8 @@ blocks), one after the other, and the backend keeps that lane for devices that a
   device's full ``timeout × (retries + 1)``, so the outcome never depends on the lane;
 * a device on the pysnmp side is tried on the lane again after it answered ``PROMOTE_AFTER`` times.
 
-A net-snmp session object is made per request — it holds no socket between requests and costs
-microseconds. Values are read with numeric OIDs, numeric enums and hex OCTET STRINGs, so no MIB file or
+A net-snmp session object (argument list only: no socket between requests) is kept per target by the
+lane's thread. Values are read with numeric OIDs, numeric enums and hex OCTET STRINGs, so no MIB file or
 display hint on the machine can change what the profile sees. Secrets (community, keys) are scrubbed from
 every message the library returns.
 
@@ -50,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import queue
 import re
 import shutil
 import socket
@@ -57,7 +58,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +134,10 @@ class EzsnmpBackend:
                                       timeout="1", retries="0")
         # one thread, one request at a time (ezsnmp is not thread-safe); the lock guards other callers
         self.threads = 1
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ezsnmp")
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._sessions: dict[tuple[Any, ...], Any] = {}
         self.fallback = PysnmpBackend(max_concurrency=max_concurrency, max_repetitions=max_repetitions)
         self.max_repetitions = max(1, max_repetitions)
         self.promote_after = max(0, promote_after)
@@ -178,10 +180,12 @@ class EzsnmpBackend:
                                  retries=0)
         loop = asyncio.get_running_loop()
         self.counters["lane"] += 1
+        done: asyncio.Future[float] = loop.create_future()
+        self._start_lane()
+        self._jobs.put((loop, done, (lane_target, address, scalar_list, column_list, max_rows, reply)))
         try:
-            elapsed = await loop.run_in_executor(self._pool, self._fetch_sync, lane_target, address, scalar_list,
-                                                 column_list, max_rows, reply)
-        except RuntimeError as exc:  # the pool was shut down while this request waited for the thread
+            elapsed = await done
+        except RuntimeError as exc:  # the lane stopped while this request waited for it
             reply.failure = SnmpFailure(FailureKind.CONFIG, f"the SNMP backend is closed ({exc})")
             return reply
         if reply.failure is not None and reply.failure.kind is FailureKind.TIMEOUT:
@@ -196,6 +200,41 @@ class EzsnmpBackend:
             self._lane[key] = 0                   # a slow link: its waiting belongs on the asyncio side
             self.counters["demoted"] += 1
         return reply
+
+    def _start_lane(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._lane_loop, name="ezsnmp-lane", daemon=True)
+            self._thread.start()
+
+    def _lane_loop(self) -> None:
+        """The lane's thread: requests one after the other; answers go back to the event loop in batches
+        (one wake-up of the loop for up to 64 answers rather than one each)."""
+        jobs = self._jobs
+        while True:
+            job = jobs.get()
+            batch: list[tuple[Any, asyncio.Future[float], Any]] = []
+            while job is not None:
+                loop, fut, args = job
+                try:
+                    batch.append((loop, fut, self._fetch_sync(*args)))
+                except BaseException as exc:  # a bug in the conversion: reported to that request only
+                    batch.append((loop, fut, exc))
+                if len(batch) >= 64:
+                    break
+                try:
+                    job = jobs.get_nowait()
+                except queue.Empty:
+                    job = None
+            by_loop: dict[Any, list[tuple[asyncio.Future[float], Any]]] = {}
+            for loop, fut, result in batch:
+                by_loop.setdefault(loop, []).append((fut, result))
+            for loop, items in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_deliver, items)
+                except RuntimeError:  # the loop is closed: nobody waits any more
+                    pass
+            if job is None and self.closed and jobs.empty():
+                return
 
     def _bound_lanes(self) -> None:
         if len(self._lane) > 200_000:
@@ -213,7 +252,7 @@ class EzsnmpBackend:
         if self.closed:
             return
         self.closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._jobs.put(None)                      # wakes the lane thread, which ends once the queue is empty
         await self.fallback.close()
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
@@ -258,6 +297,16 @@ class EzsnmpBackend:
             return time.perf_counter() - started
 
     def _session(self, target: SnmpTarget, address: str, reps: int = 0) -> Any:
+        """A net-snmp session for the target (cached: only the lane's thread uses them)."""
+        key = (address, target.port, target.timeout, target.retries, reps, target.credentials)
+        cached = self._sessions.get(key)
+        if cached is None:
+            if len(self._sessions) > 50_000:
+                self._sessions.clear()
+            cached = self._sessions[key] = self._new_session(target, address, reps)
+        return cached
+
+    def _new_session(self, target: SnmpTarget, address: str, reps: int) -> Any:
         creds = target.credentials
         host = f"udp6:[{address}]" if ":" in address else address
         kw: dict[str, Any] = {
@@ -400,6 +449,16 @@ def _private_netsnmp_dir() -> str:
     return path
 
 
+def _deliver(items: list[tuple[asyncio.Future[float], Any]]) -> None:
+    for fut, result in items:
+        if fut.done():
+            continue
+        if isinstance(result, BaseException):
+            fut.set_exception(result)
+        else:
+            fut.set_result(result)
+
+
 def _close_quietly(session: Any) -> None:
     try:
         session.close()
@@ -461,32 +520,22 @@ def _full_oid(result: Any) -> str:
     return f"{oid}.{index}" if index else oid
 
 
-def _int(result: Any) -> int:
-    value = result.converted_value
-    if isinstance(value, int):
-        return value
-    text = str(result.value).strip()
+def _int(value: str) -> int:
     try:
-        return int(text)
+        return int(value)
     except ValueError:
-        m = _INT_IN_PARENS.search(text)   # "onBattery(5)" or "(12345) 0:02:03.45" if a MIB was loaded anyway
+        m = _INT_IN_PARENS.search(value)  # "(12345) 0:02:03.45" (TimeTicks), "onBattery(5)" if a MIB was loaded
         if m:
             return int(m.group(1))
         raise
 
 
-def _octets(result: Any) -> bytes:
-    value = result.converted_value
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    text = str(result.value)
-    if result.type == "Hex-STRING":
-        return bytes.fromhex(text)
-    if result.type in ('""', ""):
+def _octets(kind: str, value: str) -> bytes:
+    if kind == "Hex-STRING":
+        return bytes.fromhex(value)
+    if kind in ('""', ""):
         return b""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape")
-    return text.strip('"').encode("utf-8", "surrogateescape")
+    return value.encode("utf-8", "surrogateescape")   # printed as text (another thread's output options)
 
 
 _NUMERIC: dict[str, str] = {"INTEGER": "integer", "Integer32": "integer", "Counter32": "counter32",
@@ -497,25 +546,27 @@ _ABSENT: dict[str, str] = {"NOSUCHOBJECT": "nosuchobject", "NOSUCHINSTANCE": "no
 
 
 def _convert(result: Any) -> SnmpValue:
-    """One ezsnmp ``Result`` -> SnmpValue (by the type net-snmp names)."""
+    """One ezsnmp ``Result`` -> SnmpValue (by the type net-snmp names). Reads the printed value, not
+    ezsnmp's ``converted_value`` (one SWIG round trip less per value)."""
     kind = str(result.type)
+    value = str(result.value)
     try:
         tag = _NUMERIC.get(kind)
         if tag is not None:
-            return SnmpValue(tag, _int(result))  # type: ignore[arg-type]
+            return SnmpValue(tag, _int(value.strip()))  # type: ignore[arg-type]
         absent = _ABSENT.get(kind)
         if absent is not None:
             return SnmpValue(absent)  # type: ignore[arg-type]
         if kind in ("STRING", "Hex-STRING", '""', "BITS"):
-            return SnmpValue("octets", _octets(result))
+            return SnmpValue("octets", _octets(kind, value))
         if kind == "OID":
-            return SnmpValue("oid", str(result.value).strip().strip("."))
+            return SnmpValue("oid", value.strip().strip("."))
         if kind in ("IpAddress", "Network Address"):
-            return SnmpValue("ipaddress", str(result.value).strip())
+            return SnmpValue("ipaddress", value.strip())
         if kind == "NULL":
             return SnmpValue("null")
         if kind.startswith("Opaque"):
-            return SnmpValue("opaque", _octets(result))
+            return SnmpValue("opaque", _octets("Hex-STRING" if "Hex" in kind else kind, value))
     except (ValueError, TypeError):
         pass
-    return SnmpValue("opaque", str(result.value).encode("utf-8", "replace")[:200])
+    return SnmpValue("opaque", value.encode("utf-8", "replace")[:200])
