@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="new or empty folder for the database, reports and logs (default: ./demo-out/<time>)")
     p.add_argument("--speed", type=float, default=1.0,
-                   help="shorten the story's pauses by this factor (default 1; the monitor's own timing is fixed)")
+                   help="shorten the story's pauses and the demo's cause windows by this factor (default 1)")
     p.add_argument("--keep-running", action="store_true", help="keep the monitor and simulators running at the end")
     p.add_argument("--plain", action="store_true", help="plain text output (no colours / progress line)")
 

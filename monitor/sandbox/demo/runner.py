@@ -73,6 +73,16 @@ def fresh_out_dir(base: Path | None) -> Path:
     return base
 
 
+def timing_env(speed: float) -> dict[str, str]:
+    """The cause windows of ``config/demo.yaml`` for ``--speed``: shorter with speed, but never so short that the
+    storm (about 10-25 s from the strike to the router's failure) would fall apart into several incidents."""
+    def seconds(base: float, floor: float) -> str:
+        return f"{max(floor, base / speed):g}s"
+
+    return {"EKTP_DEMO_LIGHTNING_WINDOW": seconds(60, 30), "EKTP_DEMO_INCIDENT_WINDOW": seconds(60, 30),
+            "EKTP_DEMO_POWER_WINDOW": seconds(20, 10)}
+
+
 class _Stop(Exception):
     """SIGTERM arrived: unwind like Ctrl-C."""
 
@@ -103,7 +113,8 @@ def run_demo(options: DemoOptions) -> int:
         return 2
     try:
         out = fresh_out_dir(options.out)
-        settings = load_settings(config, environ={**os.environ, "EKTP_DEMO_DIR": str(out)})
+        timing = timing_env(options.speed)
+        settings = load_settings(config, environ={**os.environ, **timing, "EKTP_DEMO_DIR": str(out)})
     except (SandboxError, ConfigError, OSError) as exc:
         print(f"ektp-monitor demo: {exc}", file=sys.stderr)
         return 2
@@ -124,7 +135,7 @@ def run_demo(options: DemoOptions) -> int:
                        "Real SNMP recordings (LibreNMS) served by snmpsim, one device per loopback address; "
                        "free ports chosen now.")
             office.start()
-            env = office.env(out)
+            env = {**office.env(out), **timing}
             _print_office(tl, office)
             monitor = MonitorProcess(config, env, out / "monitor.log")
             tl.sim("$ " + monitor.command_line("db", "upgrade"))
