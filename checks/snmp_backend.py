@@ -350,7 +350,7 @@ class PysnmpBackend:
         reply.requests += 1
         self.requests += 1
         guard = self._dispatcher if creds.version != "3" else None
-        before = guard.oddities(address) if guard is not None else (0, 0)
+        before = guard.oddities(address, target.port) if guard is not None else (0, 0)
         async with self._limit:
             if creds.version == "3":
                 err_ind, err_status, err_index, varbinds = await self._v3(target, address, kind, oids, reps)
@@ -360,14 +360,14 @@ class PysnmpBackend:
             failure = _classify(err_ind, target)
             guard = self._dispatcher if creds.version != "3" else None
             if failure.kind is FailureKind.TIMEOUT and guard is not None:
-                garbage, foreign = (a - b for a, b in zip(guard.oddities(address), before, strict=True))
+                garbage, foreign = (a - b for a, b in zip(guard.oddities(address, target.port), before, strict=True))
                 if garbage:
                     failure = SnmpFailure(FailureKind.PROTOCOL, f"{garbage} undecodable answer(s) (truncated or "
                                                                 "malformed SNMP) and no valid one")
                 elif foreign:
                     failure = SnmpFailure(FailureKind.PROTOCOL, f"{foreign} answer(s) came from another address "
-                                          f"({guard.foreign_source(address)}) and were ignored (spoofed, or an "
-                                          "agent answering from another interface)")
+                                          f"({guard.foreign_source(address, target.port)}) and were ignored "
+                                          "(spoofed, or an agent answering from another interface)")
             raise _Failed(failure)
         self._tune(creds.version)
         out = [(".".join(str(x) for x in oid), _convert(val)) for oid, val in varbinds]
@@ -534,7 +534,7 @@ def _guarded(base: type) -> type:
     * a datagram that does not decode is dropped and counted — pysnmp let the decoder's exception escape
       into the event loop, a logged traceback per garbage packet.
 
-    ``oddities(address)`` gives both counts for an address, so a timed-out request can say why."""
+    ``oddities(address, port)`` gives both counts for an agent, so a timed-out request can say why."""
     from pyasn1.codec.ber import decoder
     from pyasn1.error import PyAsn1Error
     from pysnmp.proto import api
@@ -543,16 +543,16 @@ def _guarded(base: type) -> type:
     class GuardedDispatcher(base):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._garbage: dict[str, int] = {}
-            self._foreign: dict[str, tuple[int, str]] = {}
+            self._garbage: dict[tuple[str, int], int] = {}
+            self._foreign: dict[tuple[str, int], tuple[int, str]] = {}
 
-        def oddities(self, address: str) -> tuple[int, int]:
-            return self._garbage.get(address, 0), self._foreign.get(address, (0, ""))[0]
+        def oddities(self, address: str, port: int) -> tuple[int, int]:
+            return self._garbage.get((address, port), 0), self._foreign.get((address, port), (0, ""))[0]
 
-        def foreign_source(self, address: str) -> str:
-            return self._foreign.get(address, (0, "?"))[1]
+        def foreign_source(self, address: str, port: int) -> str:
+            return self._foreign.get((address, port), (0, "?"))[1]
 
-        def _count(self, table: dict[str, Any], key: str, value: Any) -> None:
+        def _count(self, table: dict[Any, Any], key: tuple[str, int], value: Any) -> None:
             if len(table) > 10000:
                 table.clear()
             table[key] = value
@@ -565,15 +565,16 @@ def _guarded(base: type) -> type:
                 rsp_pdu = p_mod.apiMessage.get_pdu(rsp_msg)
                 request_id = p_mod.apiPDU.get_request_id(rsp_pdu)
             except (PyAsn1Error, proto_error.ProtocolError, KeyError, ValueError, TypeError, AttributeError):
-                self._count(self._garbage, source[0], self._garbage.get(source[0], 0) + 1)
+                self._count(self._garbage, source, self._garbage.get(source, 0) + 1)
                 return b""
             state = self._pendingReqs.get(request_id)
             if state is None:
                 return b""  # late (after its timeout) or not ours
-            expected = state["transportTarget"].transport_address
-            if (str(expected[0]), int(expected[1])) != source:
-                count = self._foreign.get(str(expected[0]), (0, ""))[0] + 1
-                self._count(self._foreign, str(expected[0]), (count, source[0]))
+            expected = (str(state["transportTarget"].transport_address[0]),
+                        int(state["transportTarget"].transport_address[1]))
+            if expected != source:
+                count = self._foreign.get(expected, (0, ""))[0] + 1
+                self._count(self._foreign, expected, (count, f"{source[0]}:{source[1]}"))
                 return b""
             del self._pendingReqs[request_id]
             self.transport_dispatcher.job_finished(id(self))
