@@ -217,6 +217,44 @@ def test_reports_are_produced_and_sent(demo: DemoRun) -> None:
     assert ("weekly", "sent") in runs and runs.count(("escalation", "built")) == 2   # the daemon's, then the CLI's
 
 
+def test_the_verdict_names_what_did_not_happen(demo: DemoRun, tmp_path: Path) -> None:
+    """The verdict is computed from the record and the chats: take things away and it says which."""
+    from datetime import datetime
+
+    from monitor.domain import Audience
+    from monitor.sandbox.demo.verify import verify
+    from monitor.sandbox.demo.watch import ChatMessage, Record
+
+    db = tmp_path / "demo.db"
+    db.write_bytes((demo.out / "demo.db").read_bytes())
+    facts = dict(demo.result["facts"])
+    facts["killed_at"] = datetime.fromisoformat(facts["killed_at"])
+    messages = [ChatMessage(chat_id=m["chat_id"], message_id=m["message_id"], method=m["method"], text=m["text"],
+                            parse_mode=m["parse_mode"], buttons=m["buttons"], filename=m["filename"],
+                            document_size=(m["document"] or {}).get("size"),
+                            document_sha256=(m["document"] or {}).get("sha256"), date=m["date"])
+                for m in demo.messages()]
+    chat_of = {Audience.IT_STAFF: IT_CHAT, Audience.HEAD_OF_OFFICE: HEAD_CHAT,
+               Audience.MINISTRY_LIAISON: MINISTRY_CHAT}
+    files = {k: [Path(p) for p in v] for k, v in demo.result["files"].items()}
+    assert all(o.ok for o in verify(Record(db), messages, chat_of, facts, files, 0))
+
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("DELETE FROM monitor_gaps")
+        conn.execute("DELETE FROM acknowledgements")
+        conn.execute("UPDATE outages SET cause = 'unknown' WHERE cause = 'service'")
+    conn.close()
+    outcomes = verify(Record(db), [m for m in messages if not m.filename], chat_of, facts, files, None)
+    assert {o.name for o in outcomes if not o.ok} == {
+        "Ministry liaison told at once (cause lightning) with the escalation report PDF attached",
+        "acknowledged from Telegram (button “Tangani”)",
+        "monitor gap recorded as not-monitored time, inside one continuous outage",
+        "a later, short outage of the recording service alone, cause service",
+        "reports sent: weekly to the head of office and the Ministry, escalation to the Ministry",
+        "the monitor stopped cleanly at the end (SIGTERM, exit 0)"}
+
+
 # ------------------------------------------------------------------------------------------- Ctrl-C
 
 
