@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,12 +116,12 @@ def run_demo(options: DemoOptions) -> int:
         out = fresh_out_dir(options.out)
         timing = timing_env(options.speed)
         settings = load_settings(config, environ={**os.environ, **timing, "EKTP_DEMO_DIR": str(out)})
-    except (SandboxError, ConfigError, OSError) as exc:
+        site = settings.site(SITE_ID)
+        office = Office(settings, SITE_ID, out / "agents")
+    except (SandboxError, ConfigError, OSError, KeyError) as exc:
         print(f"ektp-monitor demo: {exc}", file=sys.stderr)
         return 2
-    site = settings.site(SITE_ID)
     tl = Timeline(site.timezone, plain=options.plain)
-    office = Office(settings, SITE_ID, out / "agents")
     monitor: MonitorProcess | None = None
     demo: Demo | None = None
     started = time.monotonic()
@@ -177,6 +178,10 @@ def run_demo(options: DemoOptions) -> int:
             code = EXIT_INTERRUPTED if not (options.keep_running and code == EXIT_OK) else EXIT_OK
         except SandboxError as exc:
             tl.line("fail", f"the simulated office could not run: {exc}")
+            code = EXIT_FAILED
+        except Exception as exc:  # a bug or an unexpected failure: say so, keep the details, still clean up
+            (out / "demo-error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+            tl.line("fail", f"the demo failed unexpectedly: {exc!r} (details in {out / 'demo-error.txt'})")
             code = EXIT_FAILED
         finally:
             with _ignore_signals():

@@ -146,10 +146,6 @@ class Demo:
         o = self.record.open_outage(device)
         return o is not None and (status is None or o["status"] == status)
 
-    def outage_closed_since(self, device: str, since: datetime) -> bool:
-        return any(o["ended_at"] is not None and o["started_at"] >= since - timedelta(seconds=5)
-                   for o in self.record.outages(device)) and self.record.open_outage(device) is None
-
     def messages_to(self, audience: Audience) -> list[ChatMessage]:
         chat_id = self.chat_of.get(audience)
         return [] if chat_id is None else sorted(self.chat.to(chat_id), key=lambda m: m.message_id)
