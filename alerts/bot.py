@@ -54,6 +54,12 @@ ReportNow = Callable[[str], Awaitable[Path | None]]
 """``report_now(site_id)`` → the PDF of this week's report so far (None when there is nothing to show)."""
 
 
+def _is_id(text: str) -> bool:
+    """A row id as typed (or in a button's data): digits that fit the database's integer (a 30-digit number
+    would make the query itself fail, and the user would get no answer)."""
+    return text.isdigit() and len(text) <= 18
+
+
 class BotApi(Protocol):
     """What the bot needs from Telegram (:class:`alerts.telegram.TelegramNotifier` provides it)."""
 
@@ -257,17 +263,17 @@ class TelegramBot:
     async def _callback(self, u: Incoming, lang: str) -> None:
         action, _, arg = u.text.partition(":")
         now = self.clock.now()
-        if action == "acked" and arg.isdigit():
+        if action == "acked" and _is_id(arg):
             by = await self.db.run(lambda s: self._acked_by(s, u, int(arg), now, lang), "reading an incident")
             if u.callback_id:
                 await self._quietly(self.api.answer_callback(u.callback_id, by))
             return
-        if action == "ack" and arg.isdigit():
+        if action == "ack" and _is_id(arg):
             result = await self.db.run(lambda s: self._ack(s, u, int(arg), None, "button", now),
                                        "recording an acknowledgement")
             await self._after_ack(u, int(arg), result, lang, via_button=True)
             return
-        if action == "mute" and arg.isdigit():
+        if action == "mute" and _is_id(arg):
             text = await self.db.run(lambda s: self._mute_incident(s, u, int(arg), now, lang), "muting")
             if u.callback_id:
                 await self._quietly(self.api.answer_callback(u.callback_id, text))
@@ -415,7 +421,7 @@ class TelegramBot:
     async def _cmd_ack(self, u: Incoming, rest: str, lang: str, now: datetime) -> None:
         number, _, note = rest.partition(" ")
         number = number.lstrip("#")
-        if not number.isdigit():
+        if not _is_id(number):
             await self._advance(u)
             await self._reply(u, messages.phrase(lang, "bot.usage_ack"), html=False)
             return

@@ -475,7 +475,7 @@ def load_settings(path: str | os.PathLike[str], *, extra_checks: Sequence[ExtraC
     """
     src, issues = read_source(path, environ)
     if src.data is None or not src.data:
-        raise ConfigError(issues or [ConfigIssue(str(path), None, "", "config file is empty")])
+        raise ConfigError(issues or [ConfigIssue(str(path), 1, "", "config file is empty")])
     return settings_from_source(src, extra_checks, issues)
 
 

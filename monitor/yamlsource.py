@@ -56,12 +56,15 @@ class Source:
     secrets: set[str] = field(default_factory=set)
 
     def line_of(self, loc: Loc) -> int | None:
-        """Line of ``loc``, or of its nearest ancestor that is in the file (for missing keys)."""
-        for n in range(len(loc), -1, -1):
+        """Line of ``loc``, or of its nearest ancestor that is in the file (for missing keys); line 1 for
+        the top level. (A key written as a number, ``0:``, is found under either spelling.)"""
+        for n in range(len(loc), 0, -1):
             line = self.lines.get(tuple(loc[:n]))
+            if line is None:
+                line = self.lines.get(tuple(str(p) if isinstance(p, int) else p for p in loc[:n]))
             if line is not None:
                 return line
-        return None
+        return 1
 
     def issue(self, loc: Loc, message: str) -> ConfigIssue:
         return ConfigIssue(self.file, self.line_of(loc), format_loc(loc), message)
@@ -71,6 +74,62 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that rejects duplicate keys instead of silently keeping the last one."""
 
 
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """PyYAML raises a bare ValueError (no line) for an impossible date like 2026-13-45."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError) as exc:
+        raise yaml.constructor.ConstructorError(None, None, f"invalid date or time {node.value!r}: {exc}",
+                                                node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+MAX_VALUES = 100_000
+"""A config expands to at most this many values (YAML aliases can multiply a small file: an alias bomb)."""
+
+
+def _shape_problem(node: yaml.Node) -> tuple[int, str] | None:
+    """(line, message) when the document cannot be a config: an alias that contains itself, or more than
+    :data:`MAX_VALUES` values once aliases are expanded. None when it is fine."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _Cycle(n.start_mark.line + 1)
+        active.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(n, yaml.MappingNode):
+            children = [c for pair in n.value for c in pair]
+        elif isinstance(n, yaml.SequenceNode):
+            children = list(n.value)
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_VALUES:
+                break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        if size(node) > MAX_VALUES:
+            return 1, f"the file expands to more than {MAX_VALUES:,} values through YAML aliases"
+    except _Cycle as cycle:
+        return cycle.line, "a YAML alias refers to the value that contains it (a loop)"
+    return None
+
+
+class _Cycle(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
 def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], issues: list[ConfigIssue], file: str) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
@@ -78,8 +137,11 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], issues: list[ConfigI
             if key_node.tag == "tag:yaml.org,2002:merge":
                 _walk(value_node, loc, lines, issues, file)
                 continue
-            key = key_node.value
             line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]`: a list or mapping used as a key
+                issues.append(ConfigIssue(file, line, format_loc(loc), "a key must be a plain name"))
+                continue
+            key = key_node.value
             if key in seen:
                 issues.append(ConfigIssue(file, line, format_loc((*loc, key)),
                                           f"duplicate key (first written on line {seen[key]})"))
@@ -178,18 +240,31 @@ def read_source(path: str | os.PathLike[str],
     file = str(path)
     issues: list[ConfigIssue] = []
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
         return Source(file, None), [ConfigIssue(file, None, "", f"cannot read config file: {exc}")]
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = raw[:exc.start].count(b"\n") + 1
+        return Source(file, None), [ConfigIssue(file, bad_line, "", f"not UTF-8 text (byte {exc.start + 1}); save "
+                                                                    "the file as UTF-8")]
+    try:
         node = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        return Source(file, None), [ConfigIssue(file, 1, "", "YAML nested too deeply")]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        position = getattr(exc, "position", None)  # a ReaderError (a control character) has no mark
+        line = (mark.line + 1 if mark is not None
+                else text[:position].count("\n") + 1 if isinstance(position, int) else 1)
+        problem = getattr(exc, "problem", None) or str(exc).split("\n", 1)[0]
         return Source(file, None), [ConfigIssue(file, line, "", f"YAML syntax error: {problem}")]
     if node is None:
         return Source(file, {}), [ConfigIssue(file, 1, "", "config file is empty")]
+    shape = _shape_problem(node)
+    if shape is not None:
+        return Source(file, None), [ConfigIssue(file, shape[0], "", shape[1])]
     src = Source(file, None)
     _walk(node, (), src.lines, issues, file)
     try:
@@ -198,8 +273,12 @@ def read_source(path: str | os.PathLike[str],
             data = loader.get_single_data()
         finally:
             loader.dispose()
+    except RecursionError:
+        return src, [*issues, ConfigIssue(file, 1, "", "YAML nested too deeply")]
     except yaml.YAMLError as exc:  # e.g. a bad tag that compose accepted
-        return src, [*issues, ConfigIssue(file, None, "", f"YAML error: {exc}")]
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        return src, [*issues, ConfigIssue(file, mark.line + 1 if mark is not None else 1, "",
+                                          f"YAML error: {getattr(exc, 'problem', None) or exc}")]
     if not isinstance(data, dict):
         return src, [*issues, ConfigIssue(file, 1, "", "the top level must be a mapping of keys")]
 
