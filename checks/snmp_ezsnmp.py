@@ -78,7 +78,7 @@ _GET_CHUNK = 40            # varbinds per GET, as the pysnmp backend
 _MAX_WALK_REQUESTS = 200   # per fetch: bounds a walk of a huge or looping table
 FAST_RTT = 0.020          # seconds: a device answering within this stays on the ezsnmp lane
 LANE_TIMEOUT = 0.25       # seconds: the lane's timeout (no retries); the full budget is then asked elsewhere
-PROMOTE_AFTER = 3         # answers on the pysnmp side before a device is tried on the lane again
+PROMOTE_AFTER = 1         # answers on the pysnmp side before a device is tried on the lane (again)
 
 _AUTH = {"md5": "MD5", "sha": "SHA", "sha224": "SHA-224", "sha256": "SHA-256", "sha384": "SHA-384",
          "sha512": "SHA-512"}

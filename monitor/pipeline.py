@@ -13,6 +13,13 @@ unwritten batches are capped (they are the only thing that can be dropped, and i
 Observations are deduplicated here: a condition a check keeps reporting (on battery, SPD tripped) is
 recorded when it begins, not on every poll; events (a strike, a reboot) each time they happen; a trap
 each time, except an identical one within :data:`TRAP_DEDUP`.
+
+Device states (``device_states``) are written when something a restart or a reader needs changed — a
+status, a confirmed or pending check status, a reason, an outage, flapping, a condition — and otherwise at
+most every :data:`PERSIST_EVERY` (the latest metrics and check times; issue 8: rewriting 10,000 states a
+minute was a tenth of a core). :meth:`Pipeline.stop` writes every state not yet written, so a clean restart
+continues exactly; after a crash the metrics a check restores from may be up to that old (a counter delta
+then spans the longer time, nothing is lost).
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ EVENT_KINDS = frozenset({_K.STRIKE, _K.REBOOT, _K.TRANSFER, _K.LINE_BAD, _K.TRAP
 """Kinds a check reports once per occurrence (recorded every time); all others are conditions,
 recorded when they begin."""
 TRAP_DEDUP = timedelta(seconds=60)
+PERSIST_EVERY = timedelta(minutes=5)
+"""A device state whose persisted essentials did not change is written at most this often."""
 MAX_UNWRITTEN_SAMPLES = 50_000
 POLL_AFTER_TRAP = frozenset({_K.ON_BATTERY, _K.LOW_BATTERY, _K.ON_MAINS, _K.SPD_TRIPPED, _K.SPD_OK,
                              _K.REPLACE_BATTERY})
@@ -113,8 +122,10 @@ class Pipeline:
         self._task: asyncio.Task[None] | None = None
         self._unwritten: Batch | None = None
         self._recent_traps: dict[tuple[DeviceRef, str, str], datetime] = {}
+        self._persisted: dict[DeviceRef, tuple[tuple[Any, ...], datetime]] = {}
+        self._dirty: set[DeviceRef] = set()
         self.counters = {"results": 0, "traps": 0, "traps_ignored": 0, "batches": 0, "write_failures": 0,
-                         "samples_dropped": 0}
+                         "samples_dropped": 0, "states_written": 0, "states_deferred": 0}
 
     # ------------------------------------------------------------------------------ input
 
@@ -160,7 +171,11 @@ class Pipeline:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        if self._unwritten is not None:
+        dirty = {r: self.world.get(r) for r in self._dirty if r in self.world.devices}
+        self._dirty.clear()
+        if dirty:  # states whose write was deferred: a clean restart continues from the latest
+            await self._write(Batch(now=self.clock.now(), world=self.world, states=dirty))
+        elif self._unwritten is not None:
             await self._write(None)
 
     # ------------------------------------------------------------------------------ consumer
@@ -206,6 +221,8 @@ class Pipeline:
                 self.world = step.world
                 batch = Batch(now=self.clock.now(), world=self.world, events=list(step.events),
                               states={r: self.world.get(r) for r in self.world.devices})
+                self._persisted.clear()
+                self._dirty.clear()
                 await self._write(batch)
                 tail.done.set_result(None)
             except Exception as exc:
@@ -252,13 +269,32 @@ class Pipeline:
             touched.update(e.ref for e in step.events)
         self.world = world
         batch.world = world
-        batch.states = {r: world.get(r) for r in touched if r in world.devices}
+        batch.states = self._states_to_write(world, touched, now)
         changes = [e for e in batch.events if isinstance(e, StatusChanged)]
         for e in changes:
             log.info("state %s", describe(e))
         if self.on_events is not None and batch.events:
             self.on_events(list(batch.events))
         return batch
+
+    def _states_to_write(self, world: World, touched: set[DeviceRef], now: datetime) -> dict[DeviceRef, Any]:
+        """The touched states worth writing now (see the module docstring); the others are remembered."""
+        out = {}
+        for ref in touched:
+            if ref not in world.devices:
+                continue
+            state = world.get(ref)
+            sig = _essentials(state)
+            last = self._persisted.get(ref)
+            if last is None or last[0] != sig or now - last[1] >= PERSIST_EVERY or now < last[1]:
+                out[ref] = state
+                self._persisted[ref] = (sig, now)
+                self._dirty.discard(ref)
+            else:
+                self._dirty.add(ref)
+        self.counters["states_written"] += len(out)
+        self.counters["states_deferred"] += len(touched) - len(out)
+        return out
 
     def _fresh_trap(self, ref: DeviceRef, o: Observation, at: datetime) -> bool:
         key = (ref, o.kind.value, o.text)
@@ -308,3 +344,12 @@ class Pipeline:
                        observations=[*old.observations, *new.observations], events=[*old.events, *new.events],
                        states={**old.states, **new.states})
         return merged
+
+
+def _essentials(state: Any) -> tuple[Any, ...]:
+    """What of a device state must reach the database at once: everything but the latest metrics and the
+    times of unremarkable results."""
+    tracks = tuple(sorted((k, t.status, t.since, t.reason, t.reason_code, t.pending, t.pending_count,
+                           t.pending_since, t.recheck, t.forced, t.conditions) for k, t in state.checks.items()))
+    return (state.status, state.since, state.reason, state.hint, state.flapping, state.outage, state.stale,
+            state.changes, tracks)
