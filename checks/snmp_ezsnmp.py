@@ -57,6 +57,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,9 @@ class EzsnmpBackend:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._sessions: dict[tuple[Any, ...], Any] = {}
+        self._answers: deque[tuple[Any, asyncio.Future[float], Any]] = deque()
+        self._wake_lock = threading.Lock()
+        self._wake_pending = False
         self.fallback = PysnmpBackend(max_concurrency=max_concurrency, max_repetitions=max_repetitions)
         self.max_repetitions = max(1, max_repetitions)
         self.promote_after = max(0, promote_after)
@@ -225,16 +229,33 @@ class EzsnmpBackend:
                     job = jobs.get_nowait()
                 except queue.Empty:
                     job = None
-            by_loop: dict[Any, list[tuple[asyncio.Future[float], Any]]] = {}
             for loop, fut, result in batch:
-                by_loop.setdefault(loop, []).append((fut, result))
-            for loop, items in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_deliver, items)
-                except RuntimeError:  # the loop is closed: nobody waits any more
-                    pass
+                self._answers.append((loop, fut, result))
+            # one wake-up of the event loop for everything answered while it has not run the last one
+            with self._wake_lock:
+                wake, self._wake_pending = not self._wake_pending, True
+            if wake:
+                for loop in {item[0] for item in batch}:
+                    try:
+                        loop.call_soon_threadsafe(self._deliver)
+                    except RuntimeError:  # the loop is closed: nobody waits any more
+                        pass
             if job is None and self.closed and jobs.empty():
                 return
+
+    def _deliver(self) -> None:
+        """On the event loop: hand every answer that arrived to its request."""
+        with self._wake_lock:
+            self._wake_pending = False
+        answers = self._answers
+        while answers:
+            _loop, fut, result = answers.popleft()
+            if fut.done():
+                continue
+            if isinstance(result, BaseException):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
 
     def _bound_lanes(self) -> None:
         if len(self._lane) > 200_000:
@@ -447,16 +468,6 @@ def _private_netsnmp_dir() -> str:
 
     atexit.register(shutil.rmtree, path, True)
     return path
-
-
-def _deliver(items: list[tuple[asyncio.Future[float], Any]]) -> None:
-    for fut, result in items:
-        if fut.done():
-            continue
-        if isinstance(result, BaseException):
-            fut.set_exception(result)
-        else:
-            fut.set_result(result)
 
 
 def _close_quietly(session: Any) -> None:
