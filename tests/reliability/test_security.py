@@ -280,6 +280,10 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullRun]:
             try:
                 wait_until(lambda: query(run.db, "SELECT COUNT(*) FROM device_states WHERE reason IS NOT NULL "
                                                  "OR status = 'up'") == [(6,)], 60, "every device judged", proc=daemon)
+                api.call("command", chat_id=IT, user_id=ALLOWED, text="/status", first_name="Budi")
+                api.call("command", chat_id=IT, user_id=STRANGER, text="/mute srv 1h", first_name="<b>Asing</b>")
+                wait_until(lambda: any("Aneh" in (m.get("text") or "") for m in api.messages()), 30,
+                           "the /status reply", proc=daemon)
                 api.call("fail", method="sendMessage", status=500, times=1)    # an error path of the notifier
                 svc.down()
                 wait_until(lambda: any("GANGGUAN" in (m.get("text") or "") for m in api.messages()), 30,
@@ -289,8 +293,6 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullRun]:
                                timeout=20)
                 subprocess.run(["snmptrap", "-v2c", "-c", "a-wrong-community", f"127.0.0.1:{trap_port}", "",
                                 "1.3.6.1.4.1.318.0.49"], check=True, timeout=20)
-                api.call("command", chat_id=IT, user_id=ALLOWED, text="/status", first_name="Budi")
-                api.call("command", chat_id=IT, user_id=STRANGER, text="/mute srv 1h", first_name="<b>Asing</b>")
                 time.sleep(3.0)
                 svc.up()
                 wait_until(lambda: query(run.db, "SELECT COUNT(*) FROM outages o JOIN devices d ON d.id = o.device_id "
@@ -380,7 +382,7 @@ def test_device_names_and_snmp_strings_are_escaped_in_telegram_and_reports(full_
     visible = html.unescape(re.sub(r"<[^<>]+>", "", joined))
     assert EVIL_NAME in visible                          # ... and shown to people exactly as configured
     assert any("UPS &lt;u&gt;Aneh&lt;/u&gt;" in t for t in texts)          # /status
-    assert any("(contact 1 &#39;&lt;" in t or "(contact 1 '&lt;" in t for t in html_texts)  # a device's string, escaped
+    assert any("(contact 1 &#39;&lt;" in t or "(contact 1 '&lt;" in t for t in html_texts), html_texts  # escaped
     html_files = [p for p in full_run.reports.rglob("*.html")]
     assert html_files
     for path in html_files:
