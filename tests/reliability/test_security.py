@@ -55,7 +55,7 @@ from monitor.storage.models import AcknowledgementRow, IncidentRow, MaintenanceR
 from tests.alerts.conftest import ALLOWED, IT, STRANGER, make_env
 from tests.conftest import RECORDINGS
 
-from .conftest import EXE, ROOT, Daemon, TcpService, query, report, upgrade, wait_until
+from .conftest import EXE, ROOT, Daemon, TcpService, long_run, query, report, upgrade, wait_until
 
 EVIL_NAME = 'Server <script>alert("x")</script> & <b>Jahat</b>'
 EVIL_SNMP = "<i>snmp-evil</i><script>s</script> & co"
@@ -368,6 +368,40 @@ def test_secrets_never_appear_in_any_output_of_a_full_run(full_run: FullRun) -> 
            f"searched in {len(full_run.outputs)} outputs ({size_ / 1e6:.1f} MB: daemon log, 6 commands' stdout/"
            f"stderr, database dump, {len(full_run.messages)} Telegram messages and their PDFs, report files): "
            f"0 found")
+
+
+DEMO_TOKEN = re.compile(rb"\b\d{9}:demo-[A-Za-z0-9_-]{20,}")
+DEMO_COMMUNITIES = ("demo-router", "demo-ups", "demo-apc", "demo-strikes", "demo-server", "demo-traps")
+
+
+@pytest.mark.skipif(not long_run(), reason="long variant (EKTP_LONG=1 or --reliability-long): a full demo run")
+def test_secrets_never_appear_in_any_output_of_the_demo(tmp_path: Path) -> None:
+    """``ektp-monitor demo`` — the simulated storm with its own random bot token — searched for the token and
+    the SNMP communities in everything it leaves: its narration, the monitor's log, the database, the recorded
+    Telegram messages, the reports and the verdict."""
+    out = tmp_path / "demo"
+    r = subprocess.run([EXE, "demo", "--out", str(out), "--plain", "--speed", "2"], capture_output=True, timeout=900)
+    assert r.returncode == 0, r.stdout.decode(errors="replace")[-3000:]
+    outputs: dict[str, bytes] = {"demo stdout": r.stdout, "demo stderr": r.stderr}
+    for name in ("monitor.log", "telegram-messages.json", "demo-result.json"):
+        if (out / name).exists():
+            outputs[name] = (out / name).read_bytes()
+    conn = sqlite3.connect(out / "demo.db")
+    try:
+        outputs["database dump"] = "\n".join(conn.iterdump()).encode()
+    finally:
+        conn.close()
+    for path in (out / "reports").rglob("*"):
+        if path.is_file():
+            outputs[f"report {path.name}"] = path.read_bytes()
+            if path.suffix == ".pdf":
+                outputs[f"report {path.name} (text)"] = _pdf_text(path.read_bytes()).encode()
+    leaks = [f"a bot token in {where}" for where, content in outputs.items() if DEMO_TOKEN.search(content)]
+    leaks += [f"{c} in {where}" for where, content in outputs.items() for c in DEMO_COMMUNITIES
+              if c.encode() in content]
+    assert not leaks, leaks
+    report(f"secrets (demo): the demo's bot token and {len(DEMO_COMMUNITIES)} communities searched in "
+           f"{len(outputs)} outputs ({sum(map(len, outputs.values())) / 1e6:.1f} MB): 0 found")
 
 
 def test_device_names_and_snmp_strings_are_escaped_in_telegram_and_reports(full_run: FullRun) -> None:
