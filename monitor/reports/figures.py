@@ -127,6 +127,11 @@ RECURRENCE_THRESHOLD = 3
 DETAIL_LIMIT = 30
 ACK_DETAIL_LIMIT = 15
 RECURRENCE_LIMIT = 15
+DEVICE_LIMIT = 100
+"""The PDF's per-device tables list at most this many devices, the most downtime first (issue 8: a site of
+1,000 devices made a 130-page PDF); the HTML file and the CSV list every device."""
+ACTION_LIMIT = 40
+"""The PDF lists at most this many actions of each kind (in their order of importance); the HTML all."""
 WORKING_DAYS = (0, 1, 2, 3, 4)            # Monday..Friday
 WORK_START = time(8, 0)
 WORK_END = time(16, 0)
@@ -1012,6 +1017,16 @@ def ack_stats(acks: Sequence[IncidentAck]) -> AckStats:
     n = len(times)
     median = None if not n else (times[n // 2] if n % 2 else (times[n // 2 - 1] + times[n // 2]) / 2)
     return AckStats(len(acks), n, sum(times) / n if n else None, median, times[-1] if n else None)
+
+
+def device_detail(devices: Sequence[DeviceFigures], limit: int | None = DEVICE_LIMIT) -> tuple[DeviceFigures, ...]:
+    """The per-device rows for the PDF: all of them (in report order) up to ``limit``; beyond it the ``limit``
+    devices with the most down + degraded time, in report order."""
+    if limit is None or len(devices) <= limit:
+        return tuple(devices)
+    ranked = sorted(range(len(devices)), key=lambda i: -(devices[i].availability.down_s
+                                                         + devices[i].availability.degraded_s))[:limit]
+    return tuple(devices[i] for i in sorted(ranked))
 
 
 def ack_detail(acks: Sequence[IncidentAck], limit: int | None = ACK_DETAIL_LIMIT) -> tuple[IncidentAck, ...]:

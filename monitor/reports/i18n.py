@@ -205,6 +205,9 @@ LABELS: Mapping[Lang, Mapping[str, str]] = {
         "other_outages": "Gangguan lainnya, per perangkat",
         "recurrence_note": "{shown} dari {total} perangkat dengan kegagalan terbanyak; daftar lengkap pada "
                            "berkas HTML.",
+        "device_note": "{shown} dari {total} perangkat dengan waktu gangguan terlama; daftar lengkap pada "
+                       "berkas HTML dan CSV.",
+        "action_note": "{shown} dari {total} tindakan terpenting; daftar lengkap pada berkas HTML.",
     },
     "en": {
         "weekly_title": "Weekly Outage Report of the e-KTP Recording Equipment",
@@ -310,6 +313,9 @@ LABELS: Mapping[Lang, Mapping[str, str]] = {
                        "CSV attachment.",
         "other_outages": "Other outages, per device",
         "recurrence_note": "The {shown} of {total} devices that failed most; the HTML file lists them all.",
+        "device_note": "The {shown} of {total} devices with the most downtime; the HTML and CSV files list "
+                       "them all.",
+        "action_note": "The {shown} most important of {total} actions; the HTML file lists them all.",
     },
 }
 

@@ -233,9 +233,14 @@ def weekly_context(fig: ReportFigures, lang: Lang, charts: Mapping[str, str], *,
                                               *(d.availability for d in fig.current.devices)))
     week = fig.period.iso_week
     detail, others = figures.outage_detail(fig, None if full else figures.DETAIL_LIMIT)
+    if not full:
+        others = others[:figures.DEVICE_LIMIT]
     return {
         "detail": detail, "others": others, "ack_summary": narrative.ack_summary(fig, lang),
         "recurrence": fig.recurrence if full else fig.recurrence[:figures.RECURRENCE_LIMIT],
+        "devices": figures.device_detail(fig.current.devices, None if full else figures.DEVICE_LIMIT),
+        "central_actions": fig.central_actions if full else fig.central_actions[:figures.ACTION_LIMIT],
+        "local_actions": fig.local_actions if full else fig.local_actions[:figures.ACTION_LIMIT],
         "acks": figures.ack_detail(fig.acknowledgements, None if full else figures.ACK_DETAIL_LIMIT),
         "f": f, "fig": fig, "site": fig.site, "lh": fig.site.letterhead, "title": title,
         "period_text": period_text(fig, lang),
