@@ -1,6 +1,7 @@
-"""Benchmark: one polling round through the detection engine and the recorder on a SQLite file.
+"""Benchmark 0 — one polling round through the detection engine and the recorder on a SQLite file (no peer:
+the figure behind the soak's "engine + recorder" share).
 
-    python bench/engine_round.py [--devices 500] [--rounds 20]
+    python bench/engine_round.py [--devices 500] [--rounds 20]     (or: python bench/run.py engine_round)
 
 Each device has a ping and a TCP check (2 results per device per round); in one round in ten, 5 % of the
 devices fail (outages open and close). Prints the median time per round for the pure engine and for the
@@ -18,6 +19,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -70,12 +72,8 @@ def round_results(n: int, r: int, t: datetime) -> list[tuple[DeviceRef, CheckRes
     return out
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--devices", type=int, default=500)
-    ap.add_argument("--rounds", type=int, default=20)
-    args = ap.parse_args()
-    n, rounds = min(args.devices, 5000), min(args.rounds, 200)
+async def measure(n: int, rounds: int) -> dict[str, float]:
+    n, rounds = min(n, 5000), min(rounds, 200)
     with tempfile.TemporaryDirectory() as d:
         cfg = Path(d) / "c.yaml"
         cfg.write_text(config(n, Path(d) / "m.db"))
@@ -107,12 +105,39 @@ async def main() -> None:
         outages = db.call(lambda s: s.execute(text("select count(*) from outages")).scalar())
         size = (Path(d) / "m.db").stat().st_size
         db.close()
-    print(f"{n} devices x 2 checks, {rounds} rounds, {outages} outages recorded")
-    print(f"engine only   : median {statistics.median(pure) * 1000:.1f} ms per round "
-          f"({statistics.median(pure) / (2 * n) * 1e6:.0f} us per result)")
-    print(f"engine+record : median {statistics.median(full) * 1000:.1f} ms per round (one transaction), "
-          f"max {max(full) * 1000:.1f} ms")
-    print(f"database      : {size / 1e6:.1f} MB")
+    return {"devices": n, "rounds": rounds, "outages": float(outages or 0),
+            "engine_round_s": statistics.median(pure), "engine_us_per_result": statistics.median(pure) / (2 * n) * 1e6,
+            "round_s": statistics.median(full), "round_max_s": max(full), "db_mb": size / 1e6}
+
+
+def run(opts: argparse.Namespace) -> Any:
+    from bench.common import Outcome
+
+    out = Outcome("engine_round")
+    for n in (500, 1000, 5000):
+        m = asyncio.run(measure(n, 20 if n < 5000 else 6))
+        print(f"  {n} devices × 2 checks: engine {m['engine_round_s'] * 1000:.0f} ms/round "
+              f"({m['engine_us_per_result']:.0f} µs/result); engine + record {m['round_s'] * 1000:.0f} ms/round",
+              flush=True)
+        out.add(f"engine + recorder, one round of {n:,} devices × 2 checks", m["round_s"] * 1000, "ms",
+                note=f"engine alone {m['engine_round_s'] * 1000:.0f} ms ({m['engine_us_per_result']:.0f} µs per "
+                     f"result); max {m['round_max_s'] * 1000:.0f} ms; one transaction per round")
+        out.details[str(n)] = m
+    return out
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devices", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=20)
+    args = ap.parse_args()
+    m = await measure(args.devices, args.rounds)
+    print(f"{m['devices']} devices x 2 checks, {m['rounds']} rounds, {m['outages']:.0f} outages recorded")
+    print(f"engine only   : median {m['engine_round_s'] * 1000:.1f} ms per round "
+          f"({m['engine_us_per_result']:.0f} us per result)")
+    print(f"engine+record : median {m['round_s'] * 1000:.1f} ms per round (one transaction), "
+          f"max {m['round_max_s'] * 1000:.1f} ms")
+    print(f"database      : {m['db_mb']:.1f} MB")
 
 
 if __name__ == "__main__":
