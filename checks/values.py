@@ -34,7 +34,7 @@ ValueType = Literal["integer", "gauge", "counter", "counter32", "counter64", "ti
 
 _NUMERIC_TAGS = frozenset({"integer", "counter32", "gauge32", "timeticks", "counter64"})
 _ABSENT_TAGS = frozenset({"null", "nosuchobject", "nosuchinstance", "endofmibview"})
-_DECIMAL = re.compile(r"^\s*[-+]?\d+(\.\d+)?\s*$")
+_DECIMAL = re.compile(r"^\s*[-+]?\d+(\.\d+)?\s*$", re.ASCII)  # ASCII: Unicode \s (\x1c…) is no float()
 _TAG_NAMES = {"integer": "INTEGER", "octets": "OCTET STRING", "oid": "OBJECT IDENTIFIER", "ipaddress": "IpAddress",
               "counter32": "Counter32", "gauge32": "Gauge32", "timeticks": "TimeTicks", "counter64": "Counter64",
               "opaque": "Opaque", "null": "NULL", "nosuchobject": "noSuchObject",

@@ -71,7 +71,7 @@ def _timezone(value: object) -> object:
         value = _ZONE_ALIASES.get(value.strip().upper(), value.strip())
         try:
             ZoneInfo(str(value))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" alone is a folder of zones: IsADirectoryError
             raise ValueError(f"unknown time zone {value!r}: use Asia/Jakarta (WIB), Asia/Makassar (WITA) "
                              "or Asia/Jayapura (WIT)") from None
     return value

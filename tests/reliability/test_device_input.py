@@ -310,6 +310,16 @@ def test_fuzz_snmp_value_interpretation(reply: Reply, twice: bool, seconds: int)
         now += timedelta(seconds=seconds)
 
 
+@pytest.mark.parametrize("raw", [b"\x1c0", b"\x1f12\x1e", "\u0660".encode(), b"1_000", b"0x1F", b"1e5",
+                                 b" 230 ", b"-0", b"+7.5", b"\x0b5\x0c"])
+def test_interpretation_of_text_numbers_found_by_the_long_fuzz(raw: bytes) -> None:
+    """Cases the 10,000-case run found: a number sent as text with a Unicode separator (``\\x1c0``) crashed the
+    check (``float()`` refused what the pattern had accepted)."""
+    for vtype in ("integer", "gauge", "counter32"):
+        got = interpret(SnmpValue("octets", raw), vtype)
+        assert got.problem in (None, "wrong_type", "garbage")
+
+
 def test_fuzz_snmp_value_interpretation_count() -> None:
     """Runs after the fuzz test above (same module, file order): reports how many cases it tried."""
     assert _FUZZ_CASES["evaluate"] >= size(1500, 10000)

@@ -143,6 +143,7 @@ def test_config_loader_edge_cases(tmp_path: Path) -> None:
         "secret file is a directory": "telegram: {bot_token_file: /}\nsites: []\n",
         "env_file missing": "env_file: /nonexistent/secrets.env\nsites: []\n",
         "duplicate key": "sites: []\nsites: []\n",
+        "a zone folder": "sites:\n  - {id: a, name: A, timezone: Asia #Jakarta}\n",   # found by the long run
     }
     for name, text in cases.items():
         path = tmp_path / f"{name.replace(' ', '_')}.yaml"
