@@ -123,11 +123,19 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=float(value))
+        return _seconds(float(value), value)
     if isinstance(value, str) and _DURATION_RE.match(value):
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
-        return timedelta(seconds=seconds)
+        return _seconds(seconds, value)
     raise ValueError(f"invalid duration {value!r}: use a number with a unit, like 30s, 5m, 2h or 3d")
+
+
+def _seconds(seconds: float, written: object) -> timedelta:
+    # timedelta raises OverflowError (not ValueError) for .inf or 99999999999d: a traceback, not a config error
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        raise ValueError(f"invalid duration {written!r}: too long (or not a number)") from None
 
 
 def format_duration(td: timedelta) -> str:

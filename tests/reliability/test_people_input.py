@@ -144,6 +144,7 @@ def test_config_loader_edge_cases(tmp_path: Path) -> None:
         "env_file missing": "env_file: /nonexistent/secrets.env\nsites: []\n",
         "duplicate key": "sites: []\nsites: []\n",
         "a zone folder": "sites:\n  - {id: a, name: A, timezone: Asia #Jakarta}\n",   # found by the long run
+        "an endless interval": "defaults: {interval: .inf}\nsites: []\n",                # found by the long run
     }
     for name, text in cases.items():
         path = tmp_path / f"{name.replace(' ', '_')}.yaml"
