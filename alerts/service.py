@@ -59,18 +59,24 @@ EscalationReport = Callable[[int], Awaitable[Path | None]]
 
 
 class LoopComponent:
-    """Runs ``step()`` every ``interval`` seconds (sooner when :meth:`wake` is called) until stopped.
+    """Runs ``step()`` every ``interval`` seconds (sooner when :meth:`wake` is called) until stopped. With
+    ``idle_interval``, a step that returns a falsy value (nothing to do) doubles the wait, up to
+    ``idle_interval``; a truthy result or a :meth:`wake` goes back to ``interval`` — an idle office does not
+    query the database twice a second, and a woken loop still reacts at once (issue 8).
 
     A failing step is logged and retried; a :class:`StorageError` waits its ``retry_after``. ``stop`` lets the
     running step finish for ``grace`` seconds, then cancels it (a send cut off there is resent after the
     outbox lease: at most one duplicate)."""
 
     def __init__(self, name: str, step: Callable[[], Awaitable[object]], *, interval: float,
-                 grace: float = 5.0, on_reload: Callable[[Settings], None] | None = None) -> None:
+                 grace: float = 5.0, on_reload: Callable[[Settings], None] | None = None,
+                 idle_interval: float | None = None) -> None:
         self.name = name
         self._step = step
         self._on_reload = on_reload
         self.interval = interval
+        self.idle_interval = idle_interval
+        self._idle_delay = interval
         self.grace = grace
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -107,7 +113,11 @@ class LoopComponent:
         while not self._stop.is_set():
             delay = self.interval
             try:
-                await self._step()
+                did = await self._step()
+                if self.idle_interval is not None:
+                    self._idle_delay = (min(self._idle_delay * 2, self.idle_interval) if not did
+                                        else self.interval)
+                    delay = self._idle_delay
             except StorageError as exc:
                 delay = max(delay, exc.retry_after or 5.0)
                 log.warning("%s: database unavailable (%s); retrying in %.0f s", self.name, exc, delay)
@@ -116,9 +126,15 @@ class LoopComponent:
                 delay = max(delay, 5.0)
             if self._stop.is_set():
                 break
-            self._wake.clear()
+            if self._wake.is_set():             # woken while the step ran: new work, at once
+                self._wake.clear()
+                self._idle_delay = self.interval
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+            if self._wake.is_set():
+                self._wake.clear()
+                self._idle_delay = self.interval
 
 
 class BotComponent:
@@ -252,19 +268,24 @@ def build_alert_components(settings: Settings, db: Database, clock: Clock, notif
     dispatcher = make_dispatcher(settings, db, clock, notifier, name=name)
     current = {"settings": settings}
 
-    async def dispatch_step() -> None:
-        await dispatcher.run_once()
+    async def dispatch_step() -> bool:
+        r = await dispatcher.run_once()
+        return bool(r.sent or r.rows_sent or r.failed or r.suppressed or r.recovered or r.waiting)
 
     def reload_dispatcher(new: Settings) -> None:
         dispatcher.settings = new
         dispatcher.composer = AlertComposer(new)
         dispatcher.mute_check = mute_check(new)
 
-    dispatch = LoopComponent("alerts.dispatcher", dispatch_step, interval=poll_interval, on_reload=reload_dispatcher)
+    # idle loops back off to a few seconds; the daemon wakes them as soon as the record has new events
+    dispatch = LoopComponent("alerts.dispatcher", dispatch_step, interval=poll_interval, on_reload=reload_dispatcher,
+                             idle_interval=max(poll_interval, 4.0))
 
-    async def route_step() -> None:
-        if await route_pending(db, router, clock):
+    async def route_step() -> int:
+        routed = await route_pending(db, router, clock)
+        if routed:
             dispatch.wake()
+        return routed
 
     async def tick_step() -> None:
         if await escalation_round(db, current["settings"], clock, escalation_report):
@@ -277,7 +298,8 @@ def build_alert_components(settings: Settings, db: Database, clock: Clock, notif
         current["settings"] = new
 
     components: list[Component] = [
-        LoopComponent("alerts.router", route_step, interval=min(poll_interval, 0.5), on_reload=reload_router),
+        LoopComponent("alerts.router", route_step, interval=min(poll_interval, 0.5), on_reload=reload_router,
+                      idle_interval=4.0),
         dispatch,
         LoopComponent("alerts.escalation", tick_step, interval=tick_interval, on_reload=reload_tick),
     ]

@@ -123,7 +123,7 @@ def soak(cfg: Path, db: Path, seconds: float, *, steady_after: float, profile: P
                 raise RuntimeError(f"the daemon exited early (rc {proc.returncode}):\n"
                                    + log.read_text(errors="replace")[-3000:])
             samples.append((t, cpu_of(proc.pid), rss_of(proc.pid), _db_bytes(db)))
-            if profile is not None and spy is None and t >= steady_after + 10:
+            if profile is not None and spy is None and t >= steady_after + 5:
                 spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(proc.pid),
                                         "--duration", "60",
                                         "--rate", "100", "--format", "raw", "--output", str(profile), "--nonblocking"],
@@ -166,6 +166,8 @@ def lateness(db: Path, *, end_wall: float, skip_first: bool = True) -> dict[str,
         for dev, check, t in rows:
             series.setdefault((dev, check), []).append(datetime.fromisoformat(str(t)).replace(tzinfo=UTC).timestamp())
         counts = dict(con.execute("SELECT status, count(*) FROM check_samples GROUP BY status").fetchall())
+        reasons = dict(con.execute("SELECT substr(coalesce(reason, ''), 1, 60), count(*) FROM check_samples "
+                                   "WHERE status != 'up' GROUP BY 1 ORDER BY 2 DESC LIMIT 5").fetchall())
         n_rows = con.execute("SELECT count(*) FROM check_samples").fetchone()[0]
     finally:
         con.close()
@@ -174,16 +176,19 @@ def lateness(db: Path, *, end_wall: float, skip_first: bool = True) -> dict[str,
     expected_total = 0
     for times in series.values():
         first = times[0]
-        for t in times[1:] if skip_first else times:
-            k = round((t - first) / INTERVAL)
-            late.append(t - (first + k * INTERVAL))
-        expected = int((end_wall - 5.0 - first) // INTERVAL) + 1
+        # each job runs on its own grid (start + k × interval); its offset on that grid is the earliest run
+        # seen (a late first run must not make the punctual later ones look early)
+        offsets = [t - round((t - first) / INTERVAL) * INTERVAL for t in times]
+        grid = min(offsets)
+        late.extend(o - grid for o in (offsets[1:] if skip_first else offsets))
+        expected = int((end_wall - 5.0 - grid) // INTERVAL) + 1
         expected_total += max(expected, 1)
         missed += max(0, expected - len(times))
     late.sort()
     def p(q: float) -> float | None:   # nearest rank
         return late[max(0, math.ceil(q * len(late)) - 1)] if late else None
-    return {"series": len(series), "samples": n_rows, "by_status": counts, "late_n": len(late),
+    return {"series": len(series), "samples": n_rows, "by_status": counts, "not_up_reasons": reasons,
+            "late_n": len(late),
             "late_p50": p(0.50), "late_p99": p(0.99), "late_max": late[-1] if late else None,
             "missed": missed, "expected": expected_total}
 

@@ -191,7 +191,7 @@ class Daemon:
         self._restore_metrics(world)
         self.scheduler = CheckScheduler(settings, checks, self._submit, self.clock)
         self.pipeline = Pipeline(self.db, recorder, policy, world, self.clock, batch_delay=self.batch_delay,
-                                 poll_soon=self.scheduler.poll_soon)
+                                 poll_soon=self.scheduler.poll_soon, on_written=self._wake_extras)
         self.selfwatch = SelfWatch(self.pipeline.call, self.clock, interval=settings.monitor.heartbeat_interval,
                                    skew_warn=settings.monitor.clock_skew_warn, recorder=lambda: self.pipeline.recorder,
                                    monitor_name=self.monitor_name, on_jump=lambda _s: self.scheduler.replan())
@@ -220,6 +220,14 @@ class Daemon:
     async def _start(self, c: Component) -> None:
         await c.start()
         self._started.append(c)
+
+    def _wake_extras(self) -> None:
+        """New events are in the database: wake the extras that can be woken (the alert router reads them
+        at once instead of at its next poll)."""
+        for c in self.extra:
+            wake = getattr(c, "wake", None)
+            if callable(wake):
+                wake()
 
     def _submit(self, ref: DeviceRef, result: Any) -> None:
         self.pipeline.submit_result(ref, result)

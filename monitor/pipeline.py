@@ -108,7 +108,10 @@ class Pipeline:
     def __init__(self, db: Database, recorder: Recorder, policy: Policy, world: World, clock: Clock, *,
                  batch_delay: float = 0.2, max_batch: int = 1000,
                  poll_soon: Callable[[DeviceRef], None] | None = None,
-                 on_events: Callable[[list[EngineEvent]], None] | None = None) -> None:
+                 on_events: Callable[[list[EngineEvent]], None] | None = None,
+                 on_written: Callable[[], None] | None = None) -> None:
+        """``on_written()`` is called after a batch that carried engine events is committed (the daemon
+        wakes the alert router with it)."""
         self.db = db
         self.recorder = recorder
         self.policy = policy
@@ -118,11 +121,14 @@ class Pipeline:
         self.max_batch = max_batch
         self.poll_soon = poll_soon
         self.on_events = on_events
+        self.on_written = on_written
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unwritten: Batch | None = None
         self._recent_traps: dict[tuple[DeviceRef, str, str], datetime] = {}
         self._persisted: dict[DeviceRef, tuple[tuple[Any, ...], datetime]] = {}
+        self._by_site: dict[str, list[DeviceRef]] = {}
+        self._by_site_policy: Policy | None = None
         self._dirty: set[DeviceRef] = set()
         self.counters = {"results": 0, "traps": 0, "traps_ignored": 0, "batches": 0, "write_failures": 0,
                          "samples_dropped": 0, "states_written": 0, "states_deferred": 0}
@@ -228,23 +234,37 @@ class Pipeline:
             except Exception as exc:
                 tail.done.set_exception(exc)
 
+    def _site_world(self, world: World, site: str) -> World:
+        """One site's devices: the engine reads a device, its parents, children and UPS — all in its own site
+        (``depends_on``/``powered_by`` name devices of the same site) — so it can run on this small World and
+        the batch is merged back once, instead of copying every device's state for every result (issue 8)."""
+        if self._by_site_policy is not self.policy:
+            by_site: dict[str, list[DeviceRef]] = {}
+            for r in self.policy.devices:
+                by_site.setdefault(r.site, []).append(r)
+            self._by_site, self._by_site_policy = by_site, self.policy
+        devices = world.devices
+        return World({r: devices[r] for r in self._by_site.get(site, ()) if r in devices})
+
     def _advance(self, work: list[_Result | _Trap]) -> Batch:
         world = self.world
         now = self.clock.now()
         batch = Batch(now=now, world=world)
         touched: set[DeviceRef] = set()
+        sites: dict[str, World] = {}
         for item in work:
             if isinstance(item, _Result):
                 ref, res = item.ref, item.result
                 if ref not in self.policy.devices:
                     continue
                 self.counters["results"] += 1
-                prev = world.get(ref).checks.get(res.check)
+                site_world = sites.get(ref.site) or self._site_world(world, ref.site)
+                prev = site_world.get(ref).checks.get(res.check)
                 before = set(prev.conditions) if prev is not None else set()
                 for o in res.observations:
                     if o.kind in EVENT_KINDS or o.kind.value not in before:
                         batch.observations.append(NewObservation(ref, o, o.kind in NOTABLE_KINDS))
-                step = advance(world, ref, res, self.policy)
+                step = advance(site_world, ref, res, self.policy)
                 batch.samples.append((ref, res))
             else:
                 trap = item.trap
@@ -260,13 +280,19 @@ class Pipeline:
                 for o in fresh:
                     batch.observations.append(NewObservation(ref, o, o.kind in NOTABLE_TRAP_KINDS))
                 text = "; ".join(o.text for o in observations) or trap.name
-                step = apply_trap(world, ref, [o.kind for o in observations], text, trap.received_at, self.policy)
+                site_world = sites.get(ref.site) or self._site_world(world, ref.site)
+                step = apply_trap(site_world, ref, [o.kind for o in observations], text, trap.received_at,
+                                  self.policy)
                 if self.poll_soon is not None and any(o.kind in POLL_AFTER_TRAP for o in observations):
                     self.poll_soon(ref)
-            world = step.world
+            sites[ref.site] = step.world
             batch.events.extend(step.events)
             touched.add(ref)
             touched.update(e.ref for e in step.events)
+        merged: dict[DeviceRef, Any] = {}
+        for site_world in sites.values():
+            merged.update(site_world.devices)
+        world = world.with_states(merged)
         self.world = world
         batch.world = world
         batch.states = self._states_to_write(world, touched, now)
@@ -333,6 +359,11 @@ class Pipeline:
             return
         self.counters["batches"] += 1
         self._unwritten = None
+        if self.on_written is not None and (pending.events or pending.observations):
+            try:
+                self.on_written()
+            except Exception:  # a listener's bug must not stop the record
+                log.exception("pipeline: on_written failed")
 
     @staticmethod
     def _merge(old: Batch | None, new: Batch | None) -> Batch | None:

@@ -47,3 +47,17 @@ async def test_new_metrics_wait_but_a_condition_is_written_at_once_and_stop_flus
     assert "battery.charge" not in str(state_row(office, UPS).metrics)   # only the metrics changed: deferred
     await office.stop()                                                 # a clean stop writes it
     assert state_row(office, UPS).metrics["snmp:ups-rfc1628"]["battery.charge"] == 90
+
+
+async def test_listeners_are_told_after_a_batch_with_events_is_written(office: Office) -> None:
+    assert office.pipeline is not None
+    told: list[int] = []
+    office.pipeline.on_written = lambda: told.append(len(office.events()))
+    await office.feed(SRV, Status.UP, 0)                        # first result: up at once (a status change)
+    after_first = list(told)
+    await office.feed(SRV, Status.UP, 1)                        # nothing new: nobody is woken
+    assert told == after_first
+    for minute in (2, 3, 4):                                     # confirmed down: an outage opens
+        await office.feed(SRV, Status.DOWN, minute)
+    assert len(told) > len(after_first)
+    assert told[-1] == len(office.events())                     # told after the events were committed
