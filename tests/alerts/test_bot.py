@@ -138,7 +138,7 @@ async def test_status_and_open_outages(env: Env, bot: TelegramBot) -> None:
         "6 dari 8 normal",
         "🟢 Router VPN: <b>normal</b>",
         "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08:00 WIB · 🔋 55% sisa ±15 menit",
-        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08:00 WIB (timeout)",
+        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08:00 WIB (tidak ada jawaban)",
         "🟢 Workstation 1: <b>normal</b>",
         "🟢 Workstation 2: <b>normal</b>",
         "🟢 Workstation 3: <b>normal</b>",

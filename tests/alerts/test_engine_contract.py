@@ -91,7 +91,7 @@ async def test_power_cut_from_check_results_to_telegram(wired: tuple[Office, Tel
     await alerts()
     update = api.messages_to(IT)[-1]
     assert (update.text or "").startswith("🔴 <b>PEMBARUAN GANGGUAN #1</b>")
-    assert "🔴 Server Perekaman: <b>mati</b> sejak 08:05 WIB (ping: timeout)" in (update.text or "")
+    assert "🔴 Server Perekaman: <b>mati</b> sejak 08:05 WIB (ping: tidak ada jawaban)" in (update.text or "")
 
     for minute in (40, 41):  # power back: the UPS on mains, the server answers
         t = office.at(minute)

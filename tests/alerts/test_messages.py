@@ -18,6 +18,7 @@ from alerts.messages import (
     UpsLine,
     format_duration,
     format_time,
+    localize_reason,
     render_digest,
     render_incident,
     tg_length,
@@ -44,7 +45,7 @@ def power_cut(**changes: object) -> IncidentView:
 def test_alert_in_indonesian_exact() -> None:
     assert render_incident(power_cut(), "alert", lang="id", now=NOW) == (
         "🔴 <b>GANGGUAN #12</b> · Disdukcapil Kab. Contoh\n"
-        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 10:03 WIB (timeout)\n"
+        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 10:03 WIB (tidak ada jawaban)\n"
         "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 10:02 WIB\n"
         "🔋 Baterai UPS Ruang Server: 64%, <b>sisa ±12 menit</b>\n"
         "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (0 V) 10:02 WIB (+1 bukti lain)\n"
@@ -201,3 +202,18 @@ def test_gap_message_says_unknown_not_up() -> None:
                     "Monitor tidak berjalan 07:45 WITA–11:30 WITA (3 jam 45 menit).\n"
                     "Program monitor berhenti.\n"
                     "Waktu itu dicatat <b>tidak terpantau</b> di laporan, bukan normal.")
+
+
+@pytest.mark.parametrize(("reason", "words"), [
+    ("tcp:42473: port 42473: connection refused (service not running)",
+     "tcp:42473: koneksi ditolak: layanan tidak berjalan"),
+    ("snmp:ups-rfc1628: UPS output is off: the load has no power",
+     "snmp:ups-rfc1628: keluaran UPS mati: beban tanpa listrik"),
+    ("router is down: tcp:45989: port 45989: connection refused", "router mati: perangkat ini tidak terjangkau"),
+    ("ping: packet loss 33.3% (2/3 replies)", "ping: paket hilang 33.3%"),
+    ("snmp:x: authentication failed (wrong community?)", "snmp:x: autentikasi SNMP gagal: periksa community/kunci"),
+    ("a reason nobody translated", "a reason nobody translated"),
+])
+def test_check_reasons_are_shown_in_indonesian(reason: str, words: str) -> None:
+    assert localize_reason(reason, "id") == words
+    assert localize_reason(reason, "en") == reason

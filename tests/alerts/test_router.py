@@ -41,10 +41,10 @@ async def test_site_wide_power_cut_is_one_message_listing_the_devices(env: Env) 
         {"text": "🔕 Bisukan 2 jam", "callback_data": f"mute:{inc}"}]]}
     assert msg.text == (
         f"🔴 <b>GANGGUAN #{inc}</b> · Disdukcapil Kab. Contoh\n"
-        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08:00 WIB (timeout)\n"
-        "🟠 Workstation 1: <b>tak terjangkau</b> sejak 08:00 WIB (timeout)\n"
-        "🟠 Workstation 2: <b>tak terjangkau</b> sejak 08:00 WIB (timeout)\n"
-        "🟠 Workstation 3: <b>tak terjangkau</b> sejak 08:00 WIB (timeout)\n"
+        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08:00 WIB (tidak ada jawaban)\n"
+        "🟠 Workstation 1: <b>tak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
+        "🟠 Workstation 2: <b>tak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
+        "🟠 Workstation 3: <b>tak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
         "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08:00 WIB\n"
         "🔋 Baterai UPS Ruang Server: 64%, <b>sisa ±12 menit</b>\n"
         "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (0 V) 08:00 WIB\n"
