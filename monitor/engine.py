@@ -296,6 +296,7 @@ class OutageChanged:
     hint: Cause | None
     reclassified: bool = False   # the whole outage is now attributed to the network
     flapping: bool = False
+    changed_at: datetime | None = None  # first result of the streak that confirmed ``status`` (else ``at``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,8 +479,10 @@ def _settle(world: World, old: DeviceState, new: DeviceState, policy: Policy, at
             new_worst = Status.UNREACHABLE if reclassify else worst(outage.worst, d.status)
             state = replace(state, outage=replace(outage, worst=new_worst, status=d.status))
             if d.status is not outage.status or reclassify:
+                streak = [t.since for _, t in _tracks(state, dp)
+                          if t.status is d.status and t.since is not None and outage.started_at <= t.since <= at]
                 events.append(OutageChanged(new.ref, at, d.status, outage.status, new_worst, d.reason, d.hint,
-                                            reclassify, flapping))
+                                            reclassify, flapping, min(streak) if streak else at))
     elif d.status is Status.UP and outage is not None:                             # O3
         ended = _recovered_at(state, dp, outage.started_at) or at
         ended = max(min(ended, at), outage.started_at)

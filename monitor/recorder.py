@@ -371,7 +371,8 @@ class Recorder:
         window = self.planned_window(session, e.ref, e.started_at)
         row = OutageRow(device_id=self.ids[e.ref], started_at=e.started_at, confirmed_at=e.confirmed_at,
                         ended_at=None, status=e.status.value, cause=Cause.UNKNOWN.value, planned=window is not None,
-                        reason=e.reason, evidence=[], gaps=[], updated_at=now)
+                        reason=e.reason, evidence=[], gaps=[], updated_at=now,
+                        timeline=[{"at": _s(e.started_at), "status": e.status.value}])
         session.add(row)
         session.flush()
         verdict = self.infer(session, e.ref, row, world, now, hint=e.hint)
@@ -406,6 +407,11 @@ class Recorder:
             return
         previous_cause = row.cause
         row.status = e.worst.value
+        if e.reclassified:  # the whole outage was the network's: one stretch, as it is now
+            row.timeline = [{"at": _s(row.started_at), "status": e.status.value}]
+        else:  # a new list, so the JSON column is seen as changed
+            at = max(e.changed_at or e.at, row.started_at)
+            row.timeline = [*(row.timeline or []), {"at": _s(at), "status": e.status.value}]
         row.reason = e.reason or row.reason
         row.updated_at = now
         verdict = self.infer(session, e.ref, row, world, now, hint=e.hint)

@@ -6,7 +6,8 @@ With ``--json``, one object per line (times ISO 8601 UTC ending in ``Z``)::
      "kind": "recording_server", "start": "2026-11-28T08:01:00Z", "end": "2026-11-28T08:31:30Z",
      "duration_s": 1830.0, "open": false, "status": "down", "cause": "power", "evidence": [...],
      "reason": "ping: timeout", "planned": false, "incident": 3, "confirmed_at": "...",
-     "gaps": [...], "gap_s": 0.0, "start_local": "28-11-2026 15:01:00 WIB", "end_local": "..."}
+     "gaps": [...], "gap_s": 0.0, "timeline": [{"at": ..., "status": ...}],
+     "start_local": "28-11-2026 15:01:00 WIB", "end_local": "..."}
 
 ``status`` is the worst status of the outage; ``duration_s`` of an open outage runs to now; ``gap_s``
 is the part of it when the monitor itself was not running (not monitored, listed in ``gaps``).
@@ -80,7 +81,7 @@ def fetch(db: Database, *, open_only: bool = False, since: date | datetime | Non
                 "duration_s": round(max(duration, 0.0), 3), "open": end is None, "status": o.status,
                 "cause": o.cause, "evidence": list(o.evidence or []), "reason": o.reason, "planned": o.planned,
                 "incident": o.incident_id, "confirmed_at": jsonable(o.confirmed_at) if o.confirmed_at else None,
-                "gaps": list(o.gaps or []), "gap_s": gap_seconds(o.gaps or []),
+                "gaps": list(o.gaps or []), "gap_s": gap_seconds(o.gaps or []), "timeline": list(o.timeline or []),
                 "start_local": format_local(o.started_at, zone, "%d-%m-%Y %H:%M:%S"),
                 "end_local": format_local(end, zone, "%d-%m-%Y %H:%M:%S") if end else None,
                 "zone": zone})

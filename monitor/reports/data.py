@@ -101,9 +101,21 @@ class OutageRecord:
     planned: bool = False
     reason: str | None = None
     evidence: tuple[EvidenceItem, ...] = ()
+    timeline: tuple[tuple[datetime, Status], ...] = ()
+    """Status changes inside the outage (``outages.timeline``); empty = ``status`` all along."""
 
     def end_or(self, default: datetime) -> datetime:
         return self.ended_at if self.ended_at is not None else default
+
+    def spans(self, default_end: datetime) -> list[tuple[datetime, datetime, Status]]:
+        """``(start, end, status)`` stretches covering the outage, each with the status it really had."""
+        end = self.end_or(default_end)
+        points = [(at, st) for at, st in self.timeline if self.started_at <= at < end]
+        if not points or points[0][0] > self.started_at:
+            first = points[0][1] if points else self.status
+            points.insert(0, (self.started_at, first))
+        bounds = [at for at, _ in points[1:]] + [end]
+        return [(at, b, st) for (at, st), b in zip(points, bounds, strict=True) if b > at]
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,7 +409,17 @@ def _outage(r: OutageRow, device: str) -> OutageRecord:
     return OutageRecord(id=r.id, device=device, started_at=r.started_at, ended_at=r.ended_at,
                         status=_status(r.status), cause=_cause(r.cause), incident_id=r.incident_id,
                         confirmed_at=r.confirmed_at, planned=bool(r.planned), reason=r.reason,
-                        evidence=evidence_items(r.evidence))
+                        evidence=evidence_items(r.evidence), timeline=_timeline(r.timeline))
+
+
+def _timeline(raw: object) -> tuple[tuple[datetime, Status], ...]:
+    """The outage's status changes, oldest first; malformed entries (older rows) are skipped."""
+    out: list[tuple[datetime, Status]] = []
+    for item in raw if isinstance(raw, list) else ():
+        at = parse_time(item.get("at")) if isinstance(item, dict) else None
+        if at is not None and isinstance(item.get("status"), str):
+            out.append((at, _status(item["status"])))
+    return tuple(sorted(out, key=lambda x: x[0]))
 
 
 def _incident(r: IncidentRow) -> IncidentRecord:

@@ -17,8 +17,9 @@ happened yet and is not counted at all (a report of the running week says so).
    the end of its window *is* downtime, even if the engine flagged the outage ``planned``.
 3. the status of the outages covering the instant: overlapping outages of one device are merged
    (gaps-and-islands): the instant takes the worst status among them (down > unreachable > degraded) and
-   the cause of that outage (ties: the earliest started). The record keeps one status per outage (its
-   worst), so an outage that was degraded before it went down counts as down for its whole length.
+   the cause of that outage (ties: the earliest started). Each outage counts with the status it had at
+   that instant (``outages.timeline``): a UPS degraded on battery for an hour and then down for five
+   minutes was unavailable for five minutes. Rows without a timeline count with their worst status.
 4. otherwise ``up``.
 
 **Availability** = (observed − unavailable) / observed, where observed = up + degraded + down +
@@ -323,6 +324,7 @@ class OutageLine:
     started_before: bool
     open_at_end: bool
     ack: IncidentAck | None
+    degraded_s: float = 0.0      # of in_period_s, still working (e.g. on battery before it went down)
 
     @property
     def start(self) -> datetime:
@@ -345,7 +347,7 @@ class OutageLine:
         """Counted downtime of this outage in the window (0 for degraded)."""
         if not self.unavailable:
             return 0.0
-        return max(0.0, self.in_period_s - self.maintenance_s - self.unmonitored_s)
+        return max(0.0, self.in_period_s - self.maintenance_s - self.unmonitored_s - self.degraded_s)
 
     @property
     def evidence(self) -> tuple[EvidenceItem, ...]:
@@ -477,9 +479,10 @@ class ReportFigures:
 # ------------------------------------------------------------------------------------------- basics
 
 
-def attributed_cause(outage: OutageRecord) -> Cause:
-    """The cause its downtime is counted under (see the module docstring on ``unreachable``)."""
-    if outage.status is Status.UNREACHABLE and outage.cause not in _KEEP_WHEN_UNREACHABLE:
+def attributed_cause(outage: OutageRecord, status: Status | None = None) -> Cause:
+    """The cause its downtime (or the stretch of it with ``status``) is counted under (see the module
+    docstring on ``unreachable``)."""
+    if (status or outage.status) is Status.UNREACHABLE and outage.cause not in _KEEP_WHEN_UNREACHABLE:
         return Cause.NETWORK
     return outage.cause
 
@@ -518,12 +521,13 @@ def device_timeline(device: str, outages: Sequence[OutageRecord], maintenance: S
     """The device's slots over ``[start, end)`` (rules 1–4 of the module docstring)."""
     if end <= start:
         return ()
-    outs = [(c, o) for o in outages if o.device == device
-            if (c := _clip(o.started_at, o.end_or(end), start, end))]
+    # each outage as its stretches of real status (outages.timeline), not its worst status all along
+    outs = [(c, o, st) for o in outages if o.device == device for s, e, st in o.spans(end)
+            if (c := _clip(s, e, start, end))]
     maint = [c for m in maintenance if m.covers(device) if (c := _clip(m.start, m.end, start, end))]
     unmon = list(unmonitored)
     bounds = {start, end}
-    for (s, e), _ in outs:
+    for (s, e), _, _ in outs:
         bounds.update((s, e))
     for s, e in (*maint, *unmon):
         bounds.update((s, e))
@@ -535,13 +539,13 @@ def device_timeline(device: str, outages: Sequence[OutageRecord], maintenance: S
         elif any(s <= a and b <= e for s, e in maint):
             segments.append(Segment(a, b, Slot.MAINTENANCE))
         else:
-            covering = [o for (s, e), o in outs if s <= a and b <= e]
+            covering = [(o, st) for (s, e), o, st in outs if s <= a and b <= e]
             if not covering:
                 segments.append(Segment(a, b, Slot.UP))
                 continue
-            worst = min(covering, key=lambda o: (-o.status.severity, o.started_at, o.id))
-            slot = _slot_of(worst.status)
-            cause = attributed_cause(worst) if slot not in (Slot.UP, Slot.UNMONITORED) else None
+            worst, status = min(covering, key=lambda c: (-c[1].severity, c[0].started_at, c[0].id))
+            slot = _slot_of(status)
+            cause = attributed_cause(worst, status) if slot not in (Slot.UP, Slot.UNMONITORED) else None
             segments.append(Segment(a, b, slot, cause, device if cause is not None else None))
     return _merge_adjacent(segments)
 
@@ -727,6 +731,7 @@ def outage_lines(data: ReportData, period_fig: PeriodFigures, acks: Sequence[Inc
             duration_s=((o.ended_at if not open_at_end and o.ended_at else end) - o.started_at).total_seconds(),
             in_period_s=(e - s).total_seconds(), maintenance_s=_overlap_s(s, e, tl, Slot.MAINTENANCE),
             unmonitored_s=_overlap_s(s, e, tl, Slot.UNMONITORED), started_before=o.started_at < start,
+            degraded_s=_overlap_s(s, e, tl, Slot.DEGRADED) if o.timeline else 0.0,
             open_at_end=open_at_end,
             ack=ack_by_incident.get(o.incident_id) if o.incident_id is not None else None))
     out.sort(key=lambda x: (x.start, x.device.name, x.outage.id))

@@ -217,6 +217,10 @@ class OutageRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[list[Any]] = mapped_column(default=list)
     gaps: Mapped[list[Any]] = mapped_column(default=list)
+    timeline: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    """Status changes inside the outage: ``[{"at": ISO UTC, "status": ...}, ...]``, the first at
+    ``started_at``. ``status`` is the worst of them; reports count each stretch by its own status
+    (a UPS degraded on battery for an hour, then down for five minutes, was down for five minutes)."""
     updated_at: Mapped[datetime]
 
 

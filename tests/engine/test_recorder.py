@@ -220,3 +220,14 @@ async def test_service_and_upstream_outages_keep_their_cause_when_they_close(off
     assert (srv.cause, dc.cause) == ("service", "upstream")
     closed = {e.payload["device"]: e.payload["cause"] for e in office.events("outage_closed")}
     assert closed == {"srv": "service", "dc": "upstream"}
+
+
+async def test_an_outage_keeps_the_timeline_of_its_statuses(office: Office) -> None:
+    # degraded (packet loss) from minute 1, down from minute 4, back up at minute 8
+    await office.series(SRV, [U, G, G, G], 0)
+    await office.series(SRV, [D, D, D], 4)
+    await office.series(SRV, [U, U], 8)
+    [o] = office.outages(SRV)
+    assert (o.started_at, o.ended_at, o.status) == (office.at(1), office.at(8), "down")
+    assert o.timeline == [{"at": "2026-11-23T01:01:00Z", "status": "degraded"},
+                          {"at": "2026-11-23T01:04:00Z", "status": "down"}]

@@ -216,6 +216,21 @@ def test_degraded_counts_as_available_but_is_listed(office: Settings) -> None:
     assert fig.unavailable_outages == ()
 
 
+def test_an_outage_counts_each_stretch_with_the_status_it_had(office: Settings) -> None:
+    # the UPS ran on battery (degraded) 08:00-09:00, then its output went off (down) until 09:05
+    from dataclasses import replace
+    o = replace(outage("srv1", wib(2026, 11, 17, 8), wib(2026, 11, 17, 9, 5), status=Status.DOWN,
+                       cause=Cause.POWER),
+                timeline=((wib(2026, 11, 17, 8), Status.DEGRADED), (wib(2026, 11, 17, 9), Status.DOWN)))
+    fig = F.compute(data(office, outages=(o,)), WEEK, NOW)
+    a = dev(fig, "srv1")
+    assert a.down_s == 5 * 60 and a.degraded_s == HOUR and a.failures == 1
+    assert fig.outages[0].downtime_s == 5 * 60 and fig.outages[0].duration_s == HOUR + 5 * 60
+    # without a timeline (rows from before it existed) the worst status counts all along
+    fig_old = F.compute(data(office, outages=(replace(o, timeline=()),)), WEEK, NOW)
+    assert dev(fig_old, "srv1").down_s == HOUR + 5 * 60
+
+
 def test_an_unknown_status_outage_is_not_monitored_time(office: Settings) -> None:
     o = outage("ws", wib(2026, 11, 17, 8), wib(2026, 11, 17, 10), status=Status.UNKNOWN)
     fig = F.compute(data(office, outages=(o,)), WEEK, NOW)
