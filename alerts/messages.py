@@ -27,6 +27,7 @@ from typing import Any, Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from monitor import vocabulary
 from monitor.clock import to_local, utc, zone_label
 
 Lang = Literal["id", "en"]
@@ -41,13 +42,7 @@ _MONTHS = {"id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep",
 
 PHRASES: dict[str, dict[str, str]] = {
     "id": {
-        "status.down": "mati", "status.unreachable": "tak terjangkau", "status.degraded": "terganggu",
-        "status.unknown": "tidak diketahui", "status.up": "normal", "status.on_battery": "pakai baterai",
-        "cause.power": "listrik padam", "cause.lightning": "petir / lonjakan tegangan",
-        "cause.network": "jaringan kantor", "cause.upstream": "jaringan pusat (SIAK Terpusat / VPN)",
-        "cause.hardware": "kerusakan perangkat keras", "cause.service": "layanan aplikasi berhenti",
-        "cause.maintenance": "pemeliharaan terencana", "cause.monitor_offline": "monitor tidak berjalan",
-        "cause.unknown": "belum diketahui",
+        "status.on_battery": "pakai baterai",
         "do.power": "Cek listrik PLN/genset. Simpan pekerjaan dan matikan server dengan aman sebelum baterai UPS "
                     "habis.",
         "do.lightning": "Cek arrester (SPD) dan kerusakan perangkat. Perangkat APBN yang rusak perlu dilaporkan ke "
@@ -105,17 +100,6 @@ PHRASES: dict[str, dict[str, str]] = {
         "restored.body": "Pesan untuk {audience} ({site}) bisa dikirim lagi.",
         "alive": "Monitor aktif · {site} · {time}", "alive.devices": "{total} perangkat: {up} normal, {bad} bermasalah",
         "alive.open": "Gangguan terbuka: {count}", "alive.none": "Tidak ada gangguan terbuka.",
-        "obs.on_battery": "UPS pakai baterai", "obs.on_mains": "kembali ke listrik PLN",
-        "obs.low_battery": "baterai lemah",
-        "obs.replace_battery": "baterai UPS perlu diganti", "obs.low_runtime": "sisa waktu baterai rendah",
-        "obs.overload": "beban UPS berlebih", "obs.bypass": "UPS dalam mode bypass",
-        "obs.voltage_abnormal": "tegangan listrik tidak normal", "obs.line_bad": "listrik PLN buruk",
-        "obs.transfer": "UPS pindah ke baterai", "obs.temperature_high": "suhu tinggi",
-        "obs.spd_tripped": "arrester petir (SPD) terpicu", "obs.spd_ok": "arrester petir (SPD) normal",
-        "obs.strike": "sambaran petir tercatat", "obs.reboot": "menyala ulang", "obs.link_down": "jalur jaringan putus",
-        "obs.link_up": "jalur jaringan tersambung", "obs.disk_full": "disk hampir penuh",
-        "obs.host_boot": "komputer monitor menyala ulang", "obs.monitor_gap": "monitor sempat mati",
-        "obs.trap": "trap SNMP diterima",
         "bot.refused": "⛔ Maaf, {name} (id {user_id}) tidak berwenang memakai bot ini. Minta admin menambahkan id "
                        "Anda ke telegram.allowed_users.",
         "bot.ack_ok": "✅ Dicatat: {name} menangani gangguan #{id}.",
@@ -155,12 +139,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "help.who": "Hanya pengguna di telegram.allowed_users yang bisa memakai perintah.",
     },
     "en": {
-        "status.down": "down", "status.unreachable": "unreachable", "status.degraded": "degraded",
-        "status.unknown": "unknown", "status.up": "up", "status.on_battery": "on battery",
-        "cause.power": "power cut", "cause.lightning": "lightning / surge", "cause.network": "office network",
-        "cause.upstream": "central network (SIAK / VPN)", "cause.hardware": "hardware failure",
-        "cause.service": "application service stopped", "cause.maintenance": "planned maintenance",
-        "cause.monitor_offline": "monitor not running", "cause.unknown": "not known yet",
+        "status.on_battery": "on battery",
         "do.power": "Check mains power/generator. Save work and shut the server down cleanly before the UPS battery "
                     "runs out.",
         "do.lightning": "Check the surge arrester (SPD) and equipment damage. Damaged APBN equipment must be reported "
@@ -216,16 +195,6 @@ PHRASES: dict[str, dict[str, str]] = {
         "restored.body": "Messages for {audience} ({site}) are delivered again.",
         "alive": "Monitor alive · {site} · {time}", "alive.devices": "{total} devices: {up} up, {bad} with problems",
         "alive.open": "Open outages: {count}", "alive.none": "No open outages.",
-        "obs.on_battery": "UPS on battery", "obs.on_mains": "back on mains", "obs.low_battery": "battery low",
-        "obs.replace_battery": "UPS battery needs replacing", "obs.low_runtime": "battery runtime low",
-        "obs.overload": "UPS overloaded", "obs.bypass": "UPS on bypass",
-        "obs.voltage_abnormal": "abnormal mains voltage", "obs.line_bad": "bad mains power",
-        "obs.transfer": "UPS transferred to battery", "obs.temperature_high": "temperature high",
-        "obs.spd_tripped": "surge arrester (SPD) tripped", "obs.spd_ok": "surge arrester (SPD) normal",
-        "obs.strike": "lightning strike counted", "obs.reboot": "rebooted", "obs.link_down": "network link down",
-        "obs.link_up": "network link up", "obs.disk_full": "disk nearly full",
-        "obs.host_boot": "monitor computer rebooted", "obs.monitor_gap": "monitor was down",
-        "obs.trap": "SNMP trap received",
         "bot.refused": "⛔ Sorry, {name} (id {user_id}) may not use this bot. Ask the admin to add your id to "
                        "telegram.allowed_users.",
         "bot.ack_ok": "✅ Recorded: {name} is handling outage #{id}.",
@@ -270,8 +239,20 @@ PHRASES: dict[str, dict[str, str]] = {
 def phrase(lang: str, key: str, **values: Any) -> str:
     """A phrase in ``lang`` (falling back to Indonesian, then the key), with ``{name}`` values filled in."""
     table = PHRASES.get(lang, PHRASES["id"])
-    text = table.get(key) or PHRASES["id"].get(key) or key
+    text = table.get(key) or PHRASES["id"].get(key) or _domain_word(lang, key) or key
     return text.format(**values) if values else text
+
+
+_DOMAIN_WORDS = {"obs": vocabulary.OBSERVATIONS, "cause": vocabulary.CAUSES, "status": vocabulary.STATUSES}
+
+
+def _domain_word(lang: str, key: str) -> str | None:
+    """``obs.*``, ``cause.*`` and ``status.*`` come from monitor.vocabulary: the same words as the reports."""
+    group, _, name = key.partition(".")
+    table = _DOMAIN_WORDS.get(group)
+    if table is None:
+        return None
+    return (table.get(lang) or table["id"]).get(name)
 
 
 def _lang(lang: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
+from monitor import vocabulary
 from monitor.clock import to_local, zone_label
 
 Lang = Literal["id", "en"]
@@ -37,67 +38,15 @@ DAYS_SHORT: Mapping[Lang, tuple[str, ...]] = {
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
 }
 
-CAUSES: Mapping[Lang, Mapping[str, str]] = {
-    "id": {"power": "listrik", "lightning": "petir", "network": "jaringan kantor",
-           "upstream": "pusat (Data Center/VPN)",
-           "hardware": "kerusakan perangkat", "service": "layanan/aplikasi", "maintenance": "pemeliharaan",
-           "monitor_offline": "monitor tidak aktif", "unknown": "belum diketahui"},
-    "en": {"power": "power", "lightning": "lightning", "network": "office network",
-           "upstream": "central (data center/VPN)",
-           "hardware": "hardware failure", "service": "service/application", "maintenance": "maintenance",
-           "monitor_offline": "monitor offline", "unknown": "unknown"},
-}
 
-STATUSES: Mapping[Lang, Mapping[str, str]] = {
-    "id": {"up": "normal", "degraded": "menurun", "down": "mati", "unreachable": "tidak terjangkau",
-           "unknown": "tidak diketahui", "maintenance": "pemeliharaan", "unmonitored": "tidak dipantau"},
-    "en": {"up": "up", "degraded": "degraded", "down": "down", "unreachable": "unreachable", "unknown": "unknown",
-           "maintenance": "maintenance", "unmonitored": "not monitored"},
-}
 
-KINDS: Mapping[Lang, Mapping[str, str]] = {
-    "id": {"recording_server": "server perekaman", "workstation": "komputer perekaman", "ups": "UPS",
-           "spd": "pelindung petir (SPD)", "router": "router", "switch": "switch", "upstream": "koneksi pusat",
-           "monitor_host": "komputer monitor"},
-    "en": {"recording_server": "recording server", "workstation": "workstation", "ups": "UPS",
-           "spd": "surge protector (SPD)", "router": "router", "switch": "switch", "upstream": "central link",
-           "monitor_host": "monitor host"},
-}
 
 FUNDING: Mapping[Lang, Mapping[str, str]] = {
     "id": {"apbn": "APBN (Kementerian)", "apbd": "APBD", "other": "lainnya"},
     "en": {"apbn": "national budget (APBN)", "apbd": "regional budget (APBD)", "other": "other"},
 }
 
-GAP_REASONS: Mapping[Lang, Mapping[str, str]] = {
-    "id": {"process_stopped": "program monitor berhenti", "host_rebooted": "komputer monitor mati/dinyalakan ulang",
-           "clock_jump": "jam komputer melompat"},
-    "en": {"process_stopped": "monitor process stopped", "host_rebooted": "monitor host was off/rebooted",
-           "clock_jump": "clock jump"},
-}
 
-# Evidence in words: rendered from the observation kind (the engine's ``text`` is English for logs).
-OBSERVATIONS: Mapping[Lang, Mapping[str, str]] = {
-    "id": {"on_battery": "UPS beralih ke baterai", "on_mains": "listrik PLN kembali",
-           "low_battery": "baterai UPS lemah",
-           "replace_battery": "baterai UPS perlu diganti", "low_runtime": "sisa waktu baterai UPS rendah",
-           "overload": "UPS kelebihan beban", "bypass": "UPS dalam mode bypass",
-           "voltage_abnormal": "tegangan listrik tidak normal", "line_bad": "kualitas listrik PLN buruk",
-           "transfer": "UPS berpindah sumber listrik", "temperature_high": "suhu tinggi",
-           "spd_tripped": "pelindung petir (SPD) terpicu", "spd_ok": "pelindung petir normal kembali",
-           "strike": "sambaran petir tercatat", "reboot": "perangkat menyala ulang",
-           "link_down": "tautan jaringan putus", "link_up": "tautan jaringan tersambung",
-           "disk_full": "disk hampir penuh", "host_boot": "komputer monitor menyala",
-           "monitor_gap": "monitor tidak berjalan", "trap": "pesan SNMP trap diterima"},
-    "en": {"on_battery": "UPS on battery", "on_mains": "mains power back", "low_battery": "UPS battery low",
-           "replace_battery": "UPS battery needs replacement", "low_runtime": "UPS runtime low",
-           "overload": "UPS overloaded", "bypass": "UPS on bypass", "voltage_abnormal": "abnormal mains voltage",
-           "line_bad": "poor mains quality", "transfer": "UPS transferred", "temperature_high": "high temperature",
-           "spd_tripped": "surge protector (SPD) tripped", "spd_ok": "surge protector back to normal",
-           "strike": "lightning strike counted", "reboot": "device rebooted", "link_down": "network link down",
-           "link_up": "network link up", "disk_full": "disk nearly full", "host_boot": "monitor host booted",
-           "monitor_gap": "monitor not running", "trap": "SNMP trap received"},
-}
 
 LABELS: Mapping[Lang, Mapping[str, str]] = {
     "id": {
@@ -331,27 +280,18 @@ def label(lang: Lang, key: str, **kw: Any) -> str:
 
 
 def cause_name(lang: Lang, cause: str | None) -> str:
-    return CAUSES[lang].get(str(cause or "unknown"), str(cause))
+    """The cause as a report shows it in tables and legends (the short register)."""
+    return vocabulary.cause_name(lang, cause, short=True)
 
 
-def status_name(lang: Lang, status: str) -> str:
-    return STATUSES[lang].get(str(status), str(status))
-
-
-def kind_name(lang: Lang, kind: str) -> str:
-    return KINDS[lang].get(str(kind), str(kind))
+status_name = vocabulary.status_name
+kind_name = vocabulary.kind_name
+observation_name = vocabulary.observation_name
+gap_reason = vocabulary.gap_reason_name
 
 
 def funding_name(lang: Lang, funding: str | None) -> str:
     return FUNDING[lang].get(funding or "", "—") if funding else "—"
-
-
-def gap_reason(lang: Lang, reason: str) -> str:
-    return GAP_REASONS[lang].get(reason, reason)
-
-
-def observation_name(lang: Lang, kind: str) -> str:
-    return OBSERVATIONS[lang].get(kind, kind)
 
 
 def month_name(lang: Lang, month: int) -> str:

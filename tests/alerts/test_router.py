@@ -42,9 +42,9 @@ async def test_site_wide_power_cut_is_one_message_listing_the_devices(env: Env) 
     assert msg.text == (
         f"🔴 <b>GANGGUAN #{inc}</b> · Disdukcapil Kab. Contoh\n"
         "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08:00 WIB (tidak ada jawaban)\n"
-        "🟠 Workstation 1: <b>tak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
-        "🟠 Workstation 2: <b>tak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
-        "🟠 Workstation 3: <b>tak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
+        "🟠 Workstation 1: <b>tidak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
+        "🟠 Workstation 2: <b>tidak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
+        "🟠 Workstation 3: <b>tidak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
         "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08:00 WIB\n"
         "🔋 Baterai UPS Ruang Server: 64%, <b>sisa ±12 menit</b>\n"
         "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (0 V) 08:00 WIB\n"
@@ -82,7 +82,7 @@ async def test_a_device_joining_later_is_an_update(env: Env) -> None:
     first, second = env.api.messages_to(IT)
     assert first.text and first.text.startswith(f"🔴 <b>GANGGUAN #{inc}</b>")
     assert second.text and second.text.startswith(f"🔴 <b>PEMBARUAN GANGGUAN #{inc}</b>")
-    assert "Workstation 1: <b>tak terjangkau</b>" in second.text
+    assert "Workstation 1: <b>tidak terjangkau</b>" in second.text
 
 
 async def test_recovery_goes_to_everyone_told_with_duration_and_cause(env: Env) -> None:
