@@ -113,7 +113,8 @@ def _responder() -> str:
         return str(here)
     found = shutil.which("snmpsim-command-responder")
     if not found:
-        raise SandboxError("snmpsim-command-responder not found: pip install 'snmpsim==1.2.2' pysmi")
+        raise SandboxError("snmpsim-command-responder not found: pip install 'ektp-monitor[demo]' "
+                           "(snmpsim 1.2.2 and pysmi), or run scripts/demo")
     return found
 
 
