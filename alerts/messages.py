@@ -17,7 +17,6 @@ which is never less than what Telegram counts (visible characters after entity p
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from typing import Any, Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from alerts.reasons import localize_reason
 from monitor import vocabulary
 from monitor.clock import to_local, utc, zone_label
 
@@ -464,52 +464,6 @@ def evidence_phrase(item: EvidenceLine, lang: str = "id") -> str:
     if extra is not None:
         words = f"{words} ({extra})"
     return f"{item.device_name}: {words}" if item.device_name else words
-
-
-# A check's reason is English machine text ("tcp:42473: port 42473: connection refused ..."); the chat
-# shows it in the reader's language. Ordered: the first pattern that matches the text after the check key
-# wins; an unknown reason is shown as it is (better English than nothing).
-_REASONS_ID: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), w) for p, w in (
-    (r"connection refused", "koneksi ditolak: layanan tidak berjalan"),
-    (r"SNMP port closed", "port SNMP tertutup: agen SNMP tidak berjalan"),
-    (r"authentication failed|wrong authentication key", "autentikasi SNMP gagal: periksa community/kunci"),
-    (r"profile does not match", "profil tidak cocok dengan perangkat"),
-    (r"answered garbage|undecodable|came from another address", "perangkat menjawab data tidak wajar"),
-    (r"(network|host) (is )?unreachable", "tidak terjangkau dari komputer monitor"),
-    (r"packet loss ([\d.]+)%", "paket hilang {0}%"),
-    (r"slow replies: (\d+) ms", "respons lambat: rata-rata {0} ms"),
-    (r"slow connect|connect took", "koneksi lambat"),
-    (r"UPS output is off", "keluaran UPS mati: beban tanpa listrik"),
-    (r"battery low", "baterai UPS lemah: UPS akan segera mati"),
-    (r"needs replacement", "baterai UPS perlu diganti"),
-    (r"on bypass", "UPS dalam mode bypass: beban tidak terlindungi"),
-    (r"overloaded \(([\d.]+)% load\)", "UPS kelebihan beban ({0}%)"),
-    (r"input voltage ([\d.]+) V outside", "tegangan masuk {0} V di luar batas"),
-    (r"on battery|switched to battery", "UPS pakai baterai"),
-    (r"surge protector|contact .*alarm", "kontak alarm arrester petir aktif"),
-    (r"link .*down|oper(ational)? status down", "tautan jaringan putus"),
-    (r"disk|storage .*(full|used)", "disk hampir penuh"),
-    (r"no (SNMP )?answer|timed out|timeout", "tidak ada jawaban"),
-))
-_PARENT_DOWN = re.compile(r"^([\w.-]+) is down: ")
-_CHECK_KEY = re.compile(r"^([a-z]+(?::[\w.-]+)?): ")
-
-
-def localize_reason(reason: str, lang: str = "id") -> str:
-    """The check reason in the reader's language, keeping the check key: ``tcp:42473: koneksi ditolak…``."""
-    if _lang(lang) != "id":
-        return reason
-    parent = _PARENT_DOWN.match(reason)
-    if parent:
-        return f"{parent.group(1)} mati: perangkat ini tidak terjangkau"
-    m = _CHECK_KEY.match(reason)
-    key, rest = (m.group(1), reason[m.end():]) if m else ("", reason)
-    for pattern, words in _REASONS_ID:
-        found = pattern.search(rest)
-        if found:
-            text = words.format(*(g for g in found.groups() if g is not None and g[0].isdigit()))
-            return f"{key}: {text}" if key else text
-    return reason
 
 
 def _render(name: str, lang: str, zone: str, now: datetime, **context: Any) -> str:

@@ -416,7 +416,7 @@ def test_device_names_and_snmp_strings_are_escaped_in_telegram_and_reports(full_
     visible = html.unescape(re.sub(r"<[^<>]+>", "", joined))
     assert EVIL_NAME in visible                          # ... and shown to people exactly as configured
     assert any("UPS &lt;u&gt;Aneh&lt;/u&gt;" in t for t in texts)          # /status
-    assert any("(contact 1 &#39;&lt;" in t or "(contact 1 '&lt;" in t for t in html_texts), html_texts  # escaped
+    assert any("(kontak 1 &#39;&lt;" in t or "(kontak 1 '&lt;" in t for t in html_texts), html_texts  # escaped
     html_files = [p for p in full_run.reports.rglob("*.html")]
     assert html_files
     for path in html_files:
