@@ -43,6 +43,7 @@ from typing import Any
 
 from checks.values import SnmpValue
 from monitor.domain import DeviceKind, DeviceRef, MetricValue, Observation, ObservationKind, TrapEvent
+from monitor.lifecycle import cancel_task
 
 __all__ = ["TrapReceiver", "TrapRule", "TrapSource", "TrapSources", "decode_community", "map_trap"]
 
@@ -446,11 +447,8 @@ class TrapReceiver:
                  self.address[0], self.address[1], len(self._communities), len(self.v3_users), len(self.sources))
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        worker, self._worker = self._worker, None
+        await cancel_task(worker)
         if self._transport is not None:
             self._transport.close()
             self._transport = None

@@ -41,7 +41,7 @@ from monitor.clock import Clock, SystemClock, utc
 from monitor.domain import Check, DeviceRef, Status, TrapEvent
 from monitor.engine import DeviceState, Policy, World, state_from_data
 from monitor.errors import ConfigError, MonitorError
-from monitor.lifecycle import Component, Reloadable
+from monitor.lifecycle import Component, Reloadable, TaskComponent
 from monitor.pipeline import Pipeline
 from monitor.recorder import Recorder, prune_samples, rollup_samples
 from monitor.scheduler import CheckKey, CheckScheduler
@@ -83,7 +83,7 @@ def load_world(session: Session) -> World:
     return World(states)
 
 
-class Housekeeping:
+class Housekeeping(TaskComponent):
     """Time-driven upkeep, run in order with the record: cause re-inference (``hardware`` after its
     threshold, maintenance windows ending) and the hourly sample roll-up and pruning."""
 
@@ -94,17 +94,6 @@ class Housekeeping:
         self.sweep_interval = sweep_interval
         self._task: asyncio.Task[None] | None = None
         self._last_rollup: datetime | None = None
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="housekeeping")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def run_once(self) -> None:
         d = self.daemon

@@ -32,6 +32,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from monitor.clock import Clock, utc
+from monitor.lifecycle import TaskComponent
 
 if TYPE_CHECKING:
     from monitor.settings import Settings
@@ -72,7 +73,7 @@ def skew_from_date(date_header: str | None, sent: datetime, received: datetime) 
     return round(skew, 3), round(abs((received - sent).total_seconds()) / 2 + 0.5, 3)
 
 
-class _HttpLoop:
+class _HttpLoop(TaskComponent):
     """Requests ``url`` every ``interval`` seconds (the first at once); subclasses decide what to do."""
 
     name = "http-loop"
@@ -91,16 +92,8 @@ class _HttpLoop:
         self.requests = 0
         self.failures = 0
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name=self.name)
-
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop()
         session, self._session = self._session, None
         if session is not None:
             with contextlib.suppress(Exception):

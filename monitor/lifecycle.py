@@ -9,7 +9,9 @@ that can reload.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from monitor.settings import Settings
@@ -33,3 +35,31 @@ class Reloadable(Protocol):
     """A component that can take a new, already validated config without restarting."""
 
     async def reload(self, settings: Settings) -> None: ...
+
+
+async def cancel_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` (if any) and wait until it has ended; its CancelledError stays here."""
+    if task is not None and not task.done():
+        task.cancel()
+    if task is not None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class TaskComponent:
+    """A component whose whole work is one background coroutine, :meth:`_loop`: ``start`` spawns it once,
+    ``stop`` cancels it and waits for it (idempotent). Subclasses that must flush on stop extend ``stop``."""
+
+    name: str = "task"
+    _task: asyncio.Task[None] | None = None
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await cancel_task(task)

@@ -162,6 +162,9 @@ class CheckScheduler:
     def stopping(self) -> bool:
         return self._stopping
 
+    def _cut_short(self) -> bool:
+        return self._stopping   # a call, so the type checker does not keep its narrowing across an await
+
     async def _run(self, ref: DeviceRef, key: str) -> None:
         if self._stopping:
             return
@@ -178,7 +181,12 @@ class CheckScheduler:
                 if self.stopping:  # stop() may have begun while this job waited for a slot
                     return
                 now = self.clock.now()
-                res = await run_check(check, dev, spec, now=now, secrets=self._secrets)
+                try:
+                    res = await run_check(check, dev, spec, now=now, secrets=self._secrets)
+                except asyncio.CancelledError:
+                    if self._cut_short():  # by stop(): an unfinished check has no result, and is no error
+                        return
+                    raise
             if not self.stopping:
                 self.sink(ref, res)
         finally:

@@ -42,6 +42,7 @@ from monitor.causes import Gap
 from monitor.clock import Clock, utc
 from monitor.engine import World, mark_gap
 from monitor.events import EventKind
+from monitor.lifecycle import TaskComponent
 from monitor.recorder import Recorder
 from monitor.storage.models import DeviceStateRow, EventRow, HeartbeatRow, MonitorGapRow
 
@@ -126,7 +127,7 @@ def beat(session: Session, name: str, now: datetime) -> None:
         hb.beat_at = now  # the current wall clock, even after a step back: the next start compares with it
 
 
-class SelfWatch:
+class SelfWatch(TaskComponent):
     """The heartbeat task (a :class:`monitor.lifecycle.Component`).
 
     ``run_in_order`` runs a ``fn(session, world)`` in one transaction in order with the record (the
@@ -148,16 +149,8 @@ class SelfWatch:
         self._task: asyncio.Task[None] | None = None
         self.jumps: list[float] = []
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="selfwatch")
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         now = self.clock.now()
         with contextlib.suppress(Exception):
             await self._run(lambda s, _w: beat(s, self.monitor_name, now))

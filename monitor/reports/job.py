@@ -14,12 +14,12 @@ wake-up, never more often than ``retry_after``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.clock import Clock
+from monitor.lifecycle import TaskComponent
 from monitor.reports import schedule
 from monitor.reports.runner import BUILT, SENT, Deliver, WeeklyOutcome, finished_weekly, monitoring_since, run_weekly
 from monitor.settings import Settings
@@ -28,7 +28,7 @@ from monitor.storage import Database
 log = logging.getLogger(__name__)
 
 
-class WeeklyReportJob:
+class WeeklyReportJob(TaskComponent):
     """Builds and delivers each site's weekly report at its local time (see the module docstring)."""
 
     name = "reports.weekly"
@@ -45,17 +45,6 @@ class WeeklyReportJob:
         self.retry_after = retry_after
         self._task: asyncio.Task[None] | None = None
         self._failed_at: dict[tuple[str, datetime], datetime] = {}
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name=self.name)
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def reload(self, settings: Settings) -> None:
         self.settings = settings
