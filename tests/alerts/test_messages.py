@@ -219,6 +219,8 @@ def test_gap_message_says_unknown_not_up() -> None:
      "snmp:spd: kontak 2 (SPD) dimatikan di kartu: aktifkan agar arrester petir terpantau"),
     ("snmp:spd: 7 strikes counted (limit 5): check or replace the surge protector",
      "snmp:spd: 7 sambaran petir tercatat (batas 5): periksa atau ganti arrester petir"),
+    ("snmp:spd-contact: surge protector contact in alarm (trap)",
+     "snmp:spd-contact: kontak alarm arrester petir aktif (trap)"),
     ("snmp:ups: battery low: the UPS will shut down soon (12% charge, 3 min left)",
      "snmp:ups: baterai UPS lemah: UPS akan segera mati (muatan 12%, sisa 3 menit)"),
     ("snmp:ups: no SNMP answer (no answer within 1s × 2)",
