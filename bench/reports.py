@@ -89,6 +89,40 @@ def report_once(cfg: Path, out: Path) -> dict[str, Any]:
             "pdf_bytes": sum(p.stat().st_size for p in pdfs), "pdfs": len(pdfs), "stdout": stdout[-300:]}
 
 
+def _worker(cfg: Path, out: Path) -> dict[str, Any]:
+    """The daemon's path: modules already loaded (the weekly job runs inside ``ektp-monitor run``), then one
+    ``build_report`` of the PDF."""
+    from datetime import UTC
+
+    import matplotlib  # noqa: F401 - loaded before timing, as in the running daemon
+    import weasyprint  # noqa: F401
+
+    from monitor.app import load_config, open_database
+    from monitor.reports.period import parse_week
+    from monitor.reports.runner import build_report
+    from monitor.storage import Database
+
+    settings = load_config(cfg, environ={})
+    db = Database(open_database(settings))
+    try:
+        t0 = time.perf_counter()
+        built = build_report(settings, db, "big", parse_week(WEEK, settings.site("big").timezone),
+                             datetime.now(UTC), out_dir=out, formats=["pdf"])
+        wall = time.perf_counter() - t0
+    finally:
+        db.close()
+    return {"wall": wall, "pages": built.pages}
+
+
+def report_in_daemon(cfg: Path, out: Path) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, __file__, "--worker", str(cfg), str(out)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"report worker failed: {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
 def pdf_pages(out: Path) -> int:
     try:
         from pypdf import PdfReader
@@ -113,10 +147,16 @@ def run(opts: argparse.Namespace) -> Outcome:
                       f"{runs[-1]['cpu']:5.1f} s CPU, peak RSS {runs[-1]['peak_rss'] / 1e6:.0f} MB, "
                       f"{runs[-1]['pdfs']} PDF", flush=True)
             pages = pdf_pages(work / f"out-{n_dev}-0")
+            inproc = [report_in_daemon(cfg, work / f"in-{n_dev}-{k}")["wall"] for k in range(max(1, opts.repeat))]
+            print(f"  {n_dev:5d} devices, inside the daemon (modules loaded): {med(inproc):.1f} s", flush=True)
+            out.add(f"weekly PDF, {n_dev:,} devices / {n_out:,} outages, inside the daemon", med(inproc), "s",
+                    target=f"≤ {limit:.0f} s", ok=med(inproc) <= limit,
+                    note="build_report with the modules already imported, as the weekly job runs it")
             wall = med([r["wall"] for r in runs])
             rss = max(r["peak_rss"] for r in runs)
             ok = wall <= limit and all(r["pdfs"] >= 1 for r in runs)
-            out.add(f"weekly PDF, {n_dev:,} devices / {n_out:,} outages", wall, "s", target=f"≤ {limit:.0f} s",
+            out.add(f"weekly PDF, {n_dev:,} devices / {n_out:,} outages: `ektp-monitor report`", wall, "s",
+                    target=f"≤ {limit:.0f} s",
                     ok=ok, note=f"whole `ektp-monitor report` command; CPU {med([r['cpu'] for r in runs]):.1f} s; "
                                 f"{pages} pages, {runs[0]['pdf_bytes'] / 1e3:.0f} kB")
             if rss_limit is not None:
@@ -127,6 +167,9 @@ def run(opts: argparse.Namespace) -> Outcome:
 
 
 if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        print(json.dumps(_worker(Path(sys.argv[2]), Path(sys.argv[3]))))
+        sys.exit(0)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     o = run(ap.parse_args())
