@@ -447,8 +447,20 @@ def _helpers(lang: str, zone: str, now: datetime) -> dict[str, Any]:
         "obs_word": lambda kind: phrase(lang, f"obs.{kind}"),
         "ev": lambda e: evidence_phrase(e, lang),
         "why": lambda reason: localize_reason(reason, lang),
+        "chronology": lambda evidence, most: chronology(evidence, zone, now, lang, most),
         "now": now,
     }
+
+
+def chronology(evidence: Sequence[EvidenceLine], zone: str, now: datetime, lang: str, most: int) -> list[str]:
+    """Up to ``most`` lines ``04:27 WIB <device>: <fact>``, oldest first. The same fact seen by a trap and by the
+    next poll in the same minute is one line: a reader must not take it for two events."""
+    lines: list[str] = []
+    for item in sorted(evidence, key=lambda e: e.time):
+        line = f"{format_time(item.time, zone, now, lang)} {evidence_phrase(item, lang)}"
+        if line not in lines:
+            lines.append(line)
+    return lines[:most]
 
 
 _VALUE_UNITS = (("input.voltage", " V"), ("input_voltage", " V"), ("battery.charge", " %"), ("charge", " %"),

@@ -92,6 +92,18 @@ def test_escalation_explains_itself_and_lists_the_timeline() -> None:
     assert unacked.split("\n")[1] == "Belum ditangani 28 menit sejak 10:02 WIB."
 
 
+def test_the_chronology_shows_a_fact_seen_by_trap_and_poll_in_the_same_minute_once() -> None:
+    tripped = [EvidenceLine(NOW - timedelta(minutes=3, seconds=s), "Arrester Petir", "spd_tripped") for s in (40, 35)]
+    view = power_cut(cause="lightning", evidence=(
+        *tripped, EvidenceLine(NOW - timedelta(minutes=3, seconds=30), "Penghitung Sambaran", "strike")))
+    lines = render_incident(view, "escalation", lang="id", now=NOW,
+                            escalation=EscalationInfo("ministry_liaison", "cause")).split("\n")
+    chronology = [ln for ln in lines if ln.startswith("• ")]
+    assert len(chronology) == 2, chronology
+    assert chronology[0].startswith("• 10:26 WIB Arrester Petir: ")
+    assert chronology[1].startswith("• 10:26 WIB Penghitung Sambaran: ")
+
+
 def test_acknowledgement_is_shown() -> None:
     text = render_incident(power_cut(acknowledged_by="Budi <admin>", acknowledged_at=NOW, ack_note="ke lokasi & cek"),
                            "reminder", lang="id", now=NOW)
