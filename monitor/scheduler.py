@@ -88,18 +88,18 @@ class CheckScheduler:
         log.info("scheduler: %d checks of %d devices", len(self.specs), len({r for r, _ in self.specs}))
 
     async def stop(self) -> None:
+        """Stop at once: no new runs, and the running checks are cancelled — a stopping monitor records no more
+        results, so waiting for them would only delay SIGTERM. A cancelled check ends quietly (no job error in
+        the log); its sockets are closed by its own ``finally``/context managers."""
         self._stopping = True
         if self._sched is not None:
-            self._sched.shutdown(wait=False)
+            self._sched.shutdown(wait=False)   # APScheduler's asyncio executor cancels the running jobs' tasks
             self._sched = None
         tasks = [t for t in self._running if not t.done()]
+        for t in tasks:
+            t.cancel()
         if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=2.0)
-            for t in pending:
-                t.cancel()
-            for t in pending:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            await asyncio.wait(tasks, timeout=2.0)
 
     async def reload(self, settings: Any, checks: Mapping[CheckKey, Check]) -> None:
         """Replace the checks: unchanged (device, check) pairs keep their place in time."""

@@ -175,3 +175,29 @@ async def test_poll_soon_runs_a_device_now_and_replan_after_a_clock_step(tmp_pat
         assert sorted(got[3:]) == [DeviceRef("s", "d0"), DeviceRef("s", "d1")]
     finally:
         await sched.stop()
+
+
+async def test_a_check_cut_short_by_stop_gives_no_result_and_logs_no_error(tmp_path: Path,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """stop() cancels running checks at once (their results would be dropped): that is shutdown, not a failed
+    job, so nothing is logged as an error and no result reaches the sink."""
+    p = tmp_path / "s.yaml"
+    p.write_text(CONFIG.replace("timeout: 1s", "timeout: 30s").format(
+        interval="1h", concurrency=10, jitter="10ms",
+        devices="      - {id: d0, name: D0, kind: workstation, address: 127.0.0.1, checks: [{type: tcp, port: 9}]}"))
+    s = load_settings(p, environ={})
+    Slow.running = Slow.peak = 0
+    slow = Slow(60)
+    got: list[CheckResult] = []
+    sched = CheckScheduler(s, {(DeviceRef("s", "d0"), "tcp:9"): slow}, lambda r, res: got.append(res), SystemClock())
+    caplog.set_level("WARNING")
+    await sched.start()
+    deadline = time.monotonic() + 5
+    while slow.calls == 0:
+        assert time.monotonic() < deadline, "the check never started"
+        await asyncio.sleep(0.02)
+    started = time.monotonic()
+    await sched.stop()
+    assert time.monotonic() - started < 1.0                 # SIGTERM is not delayed by a 60 s check
+    assert Slow.running == 0 and got == []
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
