@@ -159,7 +159,7 @@ def main(args: argparse.Namespace, *, clock: Clock | None = None) -> int:
         for site_id in site_ids:
             period = _periods(args, settings.site(site_id).timezone, now)
             built = build_report(settings, db, site_id, period, now, out_dir=out_dir, formats=formats,
-                                 language=args.language)
+                                 language=args.language, charts_in_child=True)
             log.info("report %s %s: %d pages in %.2f s", site_id, period.label, built.pages or 0, built.seconds)
             _print(built.files)
             if args.send:

@@ -134,3 +134,16 @@ def causes_png(by_cause: Sequence[tuple[Cause, float]], lang: Lang, *, caption: 
     ax.xaxis.set_major_formatter(lambda v, _pos: format_number(v, lang, 0 if top >= 5 else 1))
     ax.set_xlabel(caption, fontsize=7, family=_FONT)
     return _png(fig)
+
+
+ChartInputs = tuple[Sequence[tuple[str, Timeline, bool]], datetime, datetime, str, Lang,
+                    Sequence[tuple[Cause, float]], str]
+"""What the weekly report's two charts are drawn from (plain, picklable data; see render.chart_inputs)."""
+
+
+def weekly_pngs(inputs: ChartInputs) -> dict[str, bytes]:
+    """The weekly report's charts as PNG bytes: ``timeline`` and ``causes``. A module-level function so a
+    child process can run it (the one-shot ``report`` command draws them while it loads WeasyPrint)."""
+    rows, start, end, zone, lang, by_cause, caption = inputs
+    return {"timeline": timeline_png(rows, start, end, zone, lang),
+            "causes": causes_png(by_cause, lang, caption=caption)}

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import logging
 import os
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -49,13 +50,20 @@ def _make_fetcher_class() -> type:
     class _LocalOnlyFetcher(URLFetcher):  # type: ignore[misc]
         """Serves ``data:`` URIs and files under ``roots``; refuses everything else (no socket)."""
 
-        def __init__(self, roots: Sequence[Path], refused: list[str]) -> None:
+        def __init__(self, roots: Sequence[Path], refused: list[str], images: Mapping[str, Callable[[], bytes]]
+                     ) -> None:
             super().__init__(allowed_protocols=("data", "file"), allow_redirects=False)
             self._roots = [r.resolve() for r in roots]
             self.refused = refused
+            self._images = images
 
         def fetch(self, url: str, headers: Any = None) -> Any:
+            from weasyprint.urls import URLFetcherResponse
+
             scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+            if scheme == CHART_SCHEME and url.split(":", 1)[1] in self._images:
+                return URLFetcherResponse(url, self._images[url.split(":", 1)[1]](),
+                                          headers={"Content-Type": "image/png"})
             if scheme == "data":
                 return super().fetch(url, headers)
             if scheme == "file":
@@ -75,18 +83,21 @@ def _fetcher_class() -> type:
     return _make_fetcher_class()
 
 
-def local_only_fetcher(refused: list[str] | None = None, roots: Sequence[Path] = ()) -> Any:
-    """A WeasyPrint URL fetcher that only serves ``data:`` URIs and our own template files."""
+def local_only_fetcher(refused: list[str] | None = None, roots: Sequence[Path] = (),
+                       images: Mapping[str, Callable[[], bytes]] | None = None) -> Any:
+    """A WeasyPrint URL fetcher that only serves ``data:`` URIs, our own template files and the ``images``
+    we made (``ektp-chart:<name>``, produced when asked)."""
     cls = _fetcher_class()
-    return cls([TEMPLATES, *roots], refused if refused is not None else [])
+    return cls([TEMPLATES, *roots], refused if refused is not None else [], images or {})
 
 
-def html_to_pdf(html: str, target: Path, *, refused: list[str] | None = None) -> int:
+def html_to_pdf(html: str, target: Path, *, refused: list[str] | None = None,
+                images: Mapping[str, Callable[[], bytes]] | None = None) -> int:
     """Write ``html`` as a PDF at ``target``; return the number of pages. No network access."""
     from weasyprint import HTML
 
     document = HTML(string=html, base_url=str(TEMPLATES) + "/",
-                    url_fetcher=local_only_fetcher(refused)).render()
+                    url_fetcher=local_only_fetcher(refused, images=images)).render()
     target.parent.mkdir(parents=True, exist_ok=True)
     document.write_pdf(target)
     return len(document.pages)
@@ -266,10 +277,8 @@ def weekly_html(fig: ReportFigures, lang: Lang, charts: Mapping[str, str], *, fu
     return render_template("weekly.html.j2", weekly_context(fig, lang, charts, full=full))
 
 
-def weekly_charts(fig: ReportFigures, lang: Lang) -> dict[str, str]:
-    """The timeline and downtime-by-cause charts as ``data:`` URIs."""
-    from monitor.reports import charts
-
+def chart_inputs(fig: ReportFigures, lang: Lang) -> Any:
+    """What :func:`monitor.reports.charts.weekly_pngs` draws from (a ``charts.ChartInputs``)."""
     rows = [(s.name, s.timeline, True) for s in fig.current.services]
     rows += [(d.device.name, d.timeline, False) for d in fig.current.devices]
     totals: dict[Any, float] = {}
@@ -279,10 +288,94 @@ def weekly_charts(fig: ReportFigures, lang: Lang) -> dict[str, str]:
     by_cause = sorted(totals.items(), key=lambda kv: -kv[1])
     caption = ("jam gangguan, dijumlah untuk semua perangkat" if lang == "id"
                else "hours of downtime, summed over all devices")
-    return {
-        "timeline": data_uri(charts.timeline_png(rows, fig.period.start, fig.period.end, fig.site.timezone, lang)),
-        "causes": data_uri(charts.causes_png(by_cause, lang, caption=caption)),
-    }
+    return (rows, fig.period.start, fig.period.end, fig.site.timezone, lang, by_cause, caption)
+
+
+def weekly_charts(fig: ReportFigures, lang: Lang) -> dict[str, str]:
+    """The timeline and downtime-by-cause charts as ``data:`` URIs."""
+    from monitor.reports import charts
+
+    return {name: data_uri(png) for name, png in charts.weekly_pngs(chart_inputs(fig, lang)).items()}
+
+
+CHART_SCHEME = "ektp-chart"
+
+
+class ChartsInChild:
+    """The weekly charts drawn by a forked child while this process loads WeasyPrint and lays the report out
+    (the one-shot ``report`` command). The PDF's HTML names them ``ektp-chart:<name>``; the URL fetcher
+    waits for them when WeasyPrint asks. The child inherits the loaded modules and the figures (nothing to
+    import or pickle but the PNGs it sends back), touches no database or socket, and leaves by ``os._exit``.
+    If it cannot be forked or fails, the charts are drawn here — the report never depends on it."""
+
+    def __init__(self, fig: ReportFigures, lang: Lang) -> None:
+        self._fig, self._lang = fig, lang
+        self._pngs: dict[str, bytes] | None = None
+        self._pid = 0
+        self._read_fd = -1
+        try:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+        except OSError as exc:
+            log.info("charts drawn in-process (%s)", exc)
+            return
+        if pid == 0:  # the child
+            code = 1
+            try:
+                os.close(read_fd)
+                from monitor.reports import charts
+
+                payload = pickle.dumps(charts.weekly_pngs(chart_inputs(fig, lang)))
+                with os.fdopen(write_fd, "wb") as out:
+                    out.write(payload)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self._pid, self._read_fd = pid, read_fd
+
+    NAMES = ("timeline", "causes")
+
+    def urls(self) -> dict[str, str]:
+        return {name: f"{CHART_SCHEME}:{name}" for name in self.NAMES}
+
+    def images(self) -> dict[str, Callable[[], bytes]]:
+        """For the URL fetcher: each chart's PNG, waited for when WeasyPrint first asks."""
+        def one(name: str) -> Callable[[], bytes]:
+            return lambda: self.pngs()[name]
+
+        return {name: one(name) for name in self.NAMES}
+
+    def pngs(self) -> dict[str, bytes]:
+        if self._pngs is None:
+            if self._read_fd >= 0:
+                with os.fdopen(self._read_fd, "rb") as src:
+                    self._read_fd = -1
+                    payload = src.read()
+                _pid, status = os.waitpid(self._pid, 0)
+                self._pid = 0
+                if os.waitstatus_to_exitcode(status) == 0 and payload:
+                    self._pngs = pickle.loads(payload)
+                else:
+                    log.warning("the chart process failed (exit %s); drawing the charts here",
+                                os.waitstatus_to_exitcode(status))
+            if self._pngs is None:
+                from monitor.reports import charts
+
+                self._pngs = charts.weekly_pngs(chart_inputs(self._fig, self._lang))
+        return self._pngs
+
+    def data_uris(self) -> dict[str, str]:
+        return {name: data_uri(png) for name, png in self.pngs().items()}
+
+    def close(self) -> None:
+        """Reap the child if nobody asked for its charts (an error before the PDF)."""
+        if self._read_fd >= 0:
+            os.close(self._read_fd)
+            self._read_fd = -1
+        if self._pid:
+            os.waitpid(self._pid, 0)
+            self._pid = 0
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -297,7 +390,8 @@ class Rendered:
 
 
 def write_files(out_dir: Path, basename: str, formats: Sequence[str], *, pdf_html: Callable[[], str],
-                html_file: Callable[[], str], csv_bytes: Callable[[], bytes] | None) -> Rendered:
+                html_file: Callable[[], str], csv_bytes: Callable[[], bytes] | None,
+                pdf_images: Mapping[str, Callable[[], bytes]] | None = None) -> Rendered:
     """Write the requested formats: ``pdf`` from ``pdf_html()``, ``html`` from ``html_file()``, ``csv`` from
     ``csv_bytes()``. Each file is written under a temporary name and renamed, so a reader (the outbox
     sending the PDF) never sees half a file. Reports hold the office's outage record: the files are
@@ -317,7 +411,7 @@ def write_files(out_dir: Path, basename: str, formats: Sequence[str], *, pdf_htm
         if fmt == "html":
             tmp.write_text(html_file(), encoding="utf-8")
         elif fmt == "pdf":
-            pages = html_to_pdf(pdf_html(), tmp)
+            pages = html_to_pdf(pdf_html(), tmp, images=pdf_images)
         elif csv_bytes is not None:
             tmp.write_bytes(csv_bytes())
         tmp.replace(target)

@@ -111,19 +111,31 @@ def load_figures(session: Session, settings: Settings, site_id: str, period: Per
     return compute(data, period, now)
 
 
-def render_report(fig: ReportFigures, lang: Lang, out_dir: Path, name: str, formats: Sequence[str]) -> render.Rendered:
-    """Write the files (slow: charts and PDF). The PDF lists the selected outages, the HTML all of them."""
+def render_report(fig: ReportFigures, lang: Lang, out_dir: Path, name: str, formats: Sequence[str], *,
+                  charts_in_child: bool = False) -> render.Rendered:
+    """Write the files (slow: charts and PDF). The PDF lists the selected outages, the HTML all of them.
+    ``charts_in_child``: draw the charts in a child process meanwhile (for the one-shot command, where
+    loading WeasyPrint and matplotlib is most of the time; the daemon has both loaded already)."""
+    child = render.ChartsInChild(fig, lang) if charts_in_child and "pdf" in formats else None
     charts: dict[str, str] = {}
 
     def get_charts() -> dict[str, str]:
         if not charts:
-            charts.update(render.weekly_charts(fig, lang))
+            charts.update(child.data_uris() if child is not None else render.weekly_charts(fig, lang))
         return charts
 
-    return render.write_files(out_dir, name, formats,
-                              pdf_html=lambda: render.weekly_html(fig, lang, get_charts()),
-                              html_file=lambda: render.weekly_html(fig, lang, get_charts(), full=True),
-                              csv_bytes=lambda: csvout.outage_csv(fig, lang))
+    def pdf_charts() -> Mapping[str, str]:   # the child's charts are fetched while WeasyPrint lays out
+        return child.urls() if child is not None else get_charts()
+
+    try:
+        return render.write_files(out_dir, name, formats,
+                                  pdf_html=lambda: render.weekly_html(fig, lang, pdf_charts()),
+                                  html_file=lambda: render.weekly_html(fig, lang, get_charts(), full=True),
+                                  csv_bytes=lambda: csvout.outage_csv(fig, lang),
+                                  pdf_images=child.images() if child is not None else None)
+    finally:
+        if child is not None:
+            child.close()
 
 
 def _check_period(period: Period, now: datetime) -> None:
@@ -133,8 +145,9 @@ def _check_period(period: Period, now: datetime) -> None:
 
 def build_report(settings: Settings, db: Database, site_id: str, period: Period, now: datetime, *,
                  out_dir: Path | None = None, formats: Sequence[str] | None = None,
-                 language: str | None = None) -> BuiltReport:
-    """Build one site's report for ``period`` (synchronously) and record it in ``report_runs``."""
+                 language: str | None = None, charts_in_child: bool = False) -> BuiltReport:
+    """Build one site's report for ``period`` (synchronously) and record it in ``report_runs``
+    (``charts_in_child``: see :func:`render_report`)."""
     _check_period(period, now)
     t0 = time.perf_counter()
     lang = report_language(settings, site_id, language)
@@ -142,7 +155,7 @@ def build_report(settings: Settings, db: Database, site_id: str, period: Period,
     fig = db.call(lambda s: load_figures(s, settings, site_id, period, now), "reading the report data")
     kind = run_kind(period)
     rendered = render_report(fig, lang, report_dir(settings, out_dir, site_id), basename(kind, site_id, period, lang),
-                             fmts)
+                             fmts, charts_in_child=charts_in_child)
     db.call(lambda s: record_run(s, site_id=site_id, kind=kind, period=period, now=now, files=rendered.files,
                                  status=BUILT), "recording the report run")
     return BuiltReport(site_id, kind, period, rendered.files, narrative.caption(fig, lang), rendered.pages,

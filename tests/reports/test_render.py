@@ -332,3 +332,53 @@ def _tiny_png() -> bytes:
     import base64
     return base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
                             "AAAABJRU5ErkJggg==")
+
+
+def _pdf_images(path: Path) -> list[bytes]:
+    return sorted({im.data for page in PdfReader(path).pages for im in page.images})
+
+
+def test_charts_drawn_by_a_child_process_are_the_same_charts(showcase: Showcase, tmp_path: Path) -> None:
+    """The one-shot command draws the charts in a forked child while WeasyPrint loads: same PDF images, same
+    HTML file, no child left behind."""
+    import psutil
+
+    before = {c.pid for c in psutil.Process().children()}
+    here = render_report(showcase.fig, "id", tmp_path / "here", "W", ("pdf", "html"))
+    child = render_report(showcase.fig, "id", tmp_path / "child", "W", ("pdf", "html"), charts_in_child=True)
+    assert {c.pid for c in psutil.Process().children()} <= before        # the child was reaped
+    assert len(_pdf_images(child.files["pdf"])) == 2
+    assert _pdf_images(child.files["pdf"]) == _pdf_images(here.files["pdf"])
+    assert child.files["html"].read_text() == here.files["html"].read_text()
+    assert child.pages == here.pages
+
+
+def test_charts_are_drawn_here_when_no_child_can_be_made_or_it_fails(showcase: Showcase, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _pdf_images(render_report(showcase.fig, "id", tmp_path / "here", "W", ("pdf",)).files["pdf"])
+
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    with monkeypatch.context() as m:
+        m.setattr(render.os, "fork", no_fork)
+        no_child = render_report(showcase.fig, "id", tmp_path / "nofork", "W", ("pdf",), charts_in_child=True)
+    assert _pdf_images(no_child.files["pdf"]) == expected
+
+    from monitor.reports import charts
+
+    def broken(inputs: Any) -> dict[str, bytes]:
+        raise RuntimeError("matplotlib broke in the child")
+
+    real = charts.weekly_pngs
+    calls: list[int] = []
+
+    def broken_in_child_only(inputs: Any) -> dict[str, bytes]:
+        calls.append(os.getpid())
+        return broken(inputs) if os.getpid() != parent else real(inputs)
+
+    parent = os.getpid()
+    monkeypatch.setattr(charts, "weekly_pngs", broken_in_child_only)
+    failed = render_report(showcase.fig, "id", tmp_path / "failed", "W", ("pdf",), charts_in_child=True)
+    assert _pdf_images(failed.files["pdf"]) == expected     # drawn here after the child failed
+    assert calls == [parent]                                # only the parent's call is recorded (the child's died)
