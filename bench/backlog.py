@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Outcome
+from bench.common import Outcome, bot_api_server
 
 NAME = "backlog"
 SITES, IT_PER_SITE, HEAD_PER_SITE, MINISTRY = 200, 40, 9, 200
@@ -121,30 +119,15 @@ def run(opts: argparse.Namespace) -> Outcome:
     from monitor.sandbox.telegram_api import ControlClient
 
     out = Outcome(NAME)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(prefix="ektp-bench-backlog-") as tmp:
         work = Path(tmp)
-        port_file = work / "tg.json"
-        api = subprocess.Popen([sys.executable, "-m", "monitor.sandbox.telegram_api", "--port-file", str(port_file),
-                                "--rate-limit", "20/60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=env, cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 20
-            while not port_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            info = json.loads(port_file.read_text())
+        with bot_api_server(work, "--rate-limit", "20/60") as info:
             cfg = work / "backlog.yaml"
             cfg.write_text(_config(work / "backlog.db", info["url"]))
             res = asyncio.run(_dispatch(cfg, 180.0))
             control = ControlClient(info["control_url"])
             state = control.state()
             messages = control.messages()
-        finally:
-            api.terminate()
-            try:
-                api.wait(10)
-            except subprocess.TimeoutExpired:
-                api.kill()
     by_status = res["by_status"]
     member_rows = res["filled"]
     delivered = by_status.get("sent", 0) - res["digest_rows"]

@@ -18,6 +18,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -368,3 +369,33 @@ def run_json(argv: Sequence[str], *, timeout: float, env: dict[str, str] | None 
 
 def python() -> str:
     return sys.executable
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float) -> None:
+    """End a process this benchmark started, by its PID: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@contextlib.contextmanager
+def bot_api_server(work: Path, *args: str) -> Iterator[dict[str, Any]]:
+    """The loopback Telegram Bot API server (``python -m monitor.sandbox.telegram_api``) as a child process;
+    yields what it wrote to its port file (``url``, ``control_url``, …) and stops it on exit."""
+    port_file = work / "tg.json"
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.sandbox.telegram_api", "--port-file", str(port_file),
+                             *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 20
+        while not port_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the local Bot API server did not start (exit code {proc.poll()})")
+            time.sleep(0.1)
+        yield json.loads(port_file.read_text())
+    finally:
+        stop_process(proc, 10)

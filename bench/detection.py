@@ -20,7 +20,6 @@ import contextlib
 import json
 import math
 import os
-import signal
 import socketserver
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Outcome
+from bench.common import ROOT, Outcome, bot_api_server, stop_process
 
 NAME = "detection"
 TRAPS = 100
@@ -98,18 +97,12 @@ def run(opts: argparse.Namespace) -> Outcome:
 
     out = Outcome(NAME)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryDirectory(prefix="ektp-bench-detect-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ektp-bench-detect-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
-        port_file = work / "tg.json"
-        api = subprocess.Popen([sys.executable, "-m", "monitor.sandbox.telegram_api", "--port-file", str(port_file)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
         listeners: list[_Listener] = []
         daemon: subprocess.Popen[bytes] | None = None
         try:
-            deadline = time.monotonic() + 20
-            while not port_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            info = json.loads(port_file.read_text())
+            info = stack.enter_context(bot_api_server(work))
             control = ControlClient(info["control_url"])
             for _ in range(POLLED):
                 srv = _Listener(("127.0.0.1", free_tcp_port()), _Close)
@@ -152,19 +145,11 @@ def run(opts: argparse.Namespace) -> Outcome:
                     polled.append(hit[chat] - closed)
             state = control.state()
         finally:
-            if daemon is not None and daemon.poll() is None:
-                daemon.send_signal(signal.SIGTERM)
-                try:
-                    daemon.wait(30)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
-                    daemon.wait(10)
+            if daemon is not None:
+                stop_process(daemon, 30)
             for srv in listeners:
                 with contextlib.suppress(Exception):
                     srv.server_close()
-            api.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                api.wait(10)
     def pct(values: list[float], q: float) -> float | None:   # nearest rank
         return values[max(0, min(len(values), math.ceil(q * len(values))) - 1)] if values else None
 

@@ -24,7 +24,6 @@ import contextlib
 import json
 import math
 import os
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -42,9 +41,11 @@ from bench.common import (
     ROOT,
     Outcome,
     SnmpdFleet,
+    bot_api_server,
     cpu_of,
     device_hosts,
     rss_of,
+    stop_process,
 )
 
 NAME = "soak"
@@ -132,13 +133,7 @@ def soak(cfg: Path, db: Path, seconds: float, *, steady_after: float, profile: P
                 break
             time.sleep(min(5.0, seconds - t + 0.01))
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_process(proc, 60)
         if spy is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 spy.wait(70)
@@ -226,17 +221,7 @@ def run(opts: argparse.Namespace) -> Outcome:
                 big["profile"] = _summarize_profile(prof)
             _print(big, "national")
             # the small office
-            from monitor.sandbox.telegram_api import TelegramApiServer  # noqa: F401 (import check only)
-
-            port_file = work / "tg.json"
-            api = subprocess.Popen([sys.executable, "-m", "monitor.sandbox.telegram_api", "--port-file",
-                                    str(port_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
-            try:
-                deadline = time.monotonic() + 20
-                while not port_file.exists() and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                info = json.loads(port_file.read_text())
+            with bot_api_server(work) as info:
                 odb = work / "office.db"
                 ocfg = work / "office.yaml"
                 ocfg.write_text(office_config(odb, fleet, hosts[:50], info["url"]))
@@ -244,10 +229,6 @@ def run(opts: argparse.Namespace) -> Outcome:
                 office = soak(ocfg, odb, office_s, steady_after=75.0, log=work / "office.log")
                 office["lateness"] = lateness(odb, end_wall=office["started_wall"] + office_s)
                 _print(office, "office")
-            finally:
-                api.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    api.wait(10)
     lat = big["lateness"]
     every = lat["missed"] == 0
     out.add(f"national {n:,} devices: lateness p99", lat["late_p99"], "s", target="< 5 s, none missed",
