@@ -26,10 +26,12 @@ def _opt(value: str | None, fmt: str = " ({})") -> str:
     return fmt.format(value) if value else ""
 
 
+_PARENT_DOWN = r"^(?P<node>[\w.-]+) is down: "   # the engine's reason for an unreachable device
+
 # Ordered: the first pattern that matches a part wins, so specific phrases come before generic ones
 # ("contact 2 is disabled" before any "surge protector", "input voltage swung" before "input voltage").
 _TABLE: tuple[tuple[str, _Words], ...] = (
-    (r"^(?P<node>[\w.-]+) is down: ", lambda g: f"{g['node']} mati: perangkat ini tidak terjangkau"),
+    (_PARENT_DOWN, lambda g: f"{g['node']} mati: perangkat ini tidak terjangkau"),
     (r"authentication failed|wrong authentication key|UnknownUserName|WrongDigest",
      lambda g: "autentikasi SNMP gagal: periksa community/kunci"),
     (r"profile does not match", lambda g: "profil tidak cocok dengan perangkat"),
@@ -112,6 +114,6 @@ def localize_reason(reason: str, lang: str = "id") -> str:
     """The check reason in ``lang`` (``id`` translates, anything else returns it unchanged)."""
     if not lang.lower().startswith("id"):
         return reason
-    if re.match(r"^[\w.-]+ is down: ", reason):
+    if re.match(_PARENT_DOWN, reason):
         return _part_id(reason)     # the parent's own reason follows; the chat names the parent only
     return "; ".join(_part_id(part) for part in reason.split("; "))
