@@ -10,7 +10,7 @@ Sources, one concept (Alertmanager's ``Muter``):
 * **mutes** — rows in ``maintenance`` with kind ``mute``, per device or for a whole site (``device_id`` NULL),
   set with the "Bisukan" button or ``/mute``; ad-hoc maintenance rows (kind ``maintenance``) count the same;
 * **maintenance windows** from the config (one-off or crontab in the site's zone, read through
-  :mod:`monitor.maintenance` like the engine does);
+  :mod:`monitor.engine.maintenance` like the engine does);
 * **planned** — the payload says the outage is inside maintenance;
 * **inhibition** — while an incident with cause power or lightning is open at a site, notes about power and
   surge facts at that site (UPS on battery, transfer, bad mains, abnormal voltage, reboot) are inhibited:
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from alerts.compose import INCIDENT_KINDS, incident_devices
 from alerts.outbox import SENT
 from monitor.clock import format_local
-from monitor.maintenance import Calendar
+from monitor.engine.maintenance import Calendar
 from monitor.storage.models import DeviceRow, IncidentRow, MaintenanceRow, OutageRow, OutboxRow
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def _describe(row: MaintenanceRow, zone: str) -> str:
 
 
 def _config_window(calendar: Calendar, site_id: str, device_keys: set[str], now: datetime) -> str | None:
-    """A config maintenance window (one-off or crontab, via :mod:`monitor.maintenance`) covering every
+    """A config maintenance window (one-off or crontab, via :mod:`monitor.engine.maintenance`) covering every
     device of the row — or the site, for a row without devices."""
     if not device_keys:
         windows = [w for w in calendar.active(site_id, "", now) if not w.devices]

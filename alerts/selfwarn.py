@@ -10,7 +10,7 @@ cannot carry (:class:`SelfWarnings`, a daemon component):
   notifier when the outbox cannot be written ("warns through Telegram if it can"). A probe write every
   ``interval`` finds the condition; it is reported after two failed probes in a row (a lock held for a
   moment is not news) and its end is reported too;
-* **the clock is off**: a :class:`~monitor.deadman.ClockReading` (from the Telegram Bot API's or the dead
+* **the clock is off**: a :class:`~monitor.daemon.deadman.ClockReading` (from the Telegram Bot API's or the dead
   man's switch's ``Date`` header) shows the wall clock more than ``monitor.clock_skew_warn`` away from the
   reference; reported once, and again when it is right (below half the limit, so a clock near the limit
   does not chatter);
@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 
 from alerts.messages import format_duration, format_time
 from alerts.outbox import enqueue, load_migrations, resolve_target
-from monitor.deadman import ClockReading
+from monitor.daemon.deadman import ClockReading
 from monitor.domain import Audience, HostSpec, OutgoingMessage
 from monitor.errors import NotifyError, StorageError
 from monitor.logs import redact

@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
 
+from monitor.daemon.pipeline import Pipeline
+from monitor.daemon.recorder import Recorder
 from monitor.domain import CheckResult, DeviceRef, ReasonCode, Status
-from monitor.engine import Policy, World, advance
-from monitor.pipeline import Pipeline
-from monitor.recorder import Recorder
+from monitor.engine.state import Policy, World, advance
 from monitor.settings import load_settings
 from monitor.storage import Database
 from monitor.storage import db as dbmod

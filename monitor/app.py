@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 import checks.profiles
-import monitor.maintenance
+import monitor.engine.maintenance
 from monitor.settings import Settings, load_settings
 from monitor.storage.db import create_db_engine
 
@@ -30,7 +30,7 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     """Load the config with every validation the installed parts add (the profile catalogue, the
     maintenance crons)."""
     return load_settings(path, extra_checks=[checks.profiles.validate_settings,
-                                             monitor.maintenance.validate_settings], environ=environ)
+                                             monitor.engine.maintenance.validate_settings], environ=environ)
 
 
 def config_warnings(settings: Settings) -> list[str]:

@@ -42,7 +42,7 @@ Also read by ``alerts/`` (added with issue 5; the recorder already writes them):
 * metrics (``metrics``, ``device_states.metrics``) use NUT names: ``ups.status`` flags (``OB`` = on battery),
   ``battery.charge`` in %, ``battery.runtime`` in seconds — shown as "UPS runtime left" in alerts.
 
-Further fields the recorder writes (issue 4; ``monitor/recorder.py``), all additive:
+Further fields the recorder writes (issue 4; ``monitor/daemon/recorder.py``), all additive:
 
 * every outage event: ``worst_status``, ``cause_summary`` (one English line), ``gaps[]`` and ``gap_s``
   (monitor gaps inside the outage), ``flapping`` (true while the device flaps: the alerting side stays

@@ -1,6 +1,6 @@
 """How long-running parts plug into the daemon.
 
-The daemon (``monitor/daemon.py``) starts a list of components built by the composition root — the
+The daemon (``monitor/daemon/core.py``) starts a list of components built by the composition root — the
 check scheduler, the trap receiver, the self-watch heartbeat, the alert router and outbox dispatcher,
 the Telegram bot, the weekly report job — and stops them in reverse order on SIGTERM/SIGINT.
 On SIGHUP it validates the new config first and, only if it is valid, hands it to every component

@@ -257,7 +257,7 @@ class AlertSettings(_Model):
 
 
 class CauseSettings(_Model):
-    """Windows used by cause inference and incident grouping (see monitor/causes.py)."""
+    """Windows used by cause inference and incident grouping (see monitor/engine/causes.py)."""
 
     power_window: Duration = Field(default=timedelta(minutes=15),
                                    description="UPS/power evidence this long before a failure counts")

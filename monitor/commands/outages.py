@@ -28,8 +28,8 @@ from sqlalchemy import select
 
 from monitor.app import load_config, open_database
 from monitor.clock import format_local, utc
+from monitor.daemon.recorder import gap_seconds
 from monitor.domain import format_duration, jsonable
-from monitor.recorder import gap_seconds
 from monitor.storage import Database
 from monitor.storage.db import require_current_schema
 from monitor.storage.models import DeviceRow, OutageRow, SiteRow

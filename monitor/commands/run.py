@@ -18,7 +18,7 @@ from typing import Any
 
 from monitor import app
 from monitor.clock import Clock, SystemClock
-from monitor.daemon import CheckBuilder, Daemon, TrapCallback
+from monitor.daemon.core import CheckBuilder, Daemon, TrapCallback
 from monitor.domain import Check, DeviceRef
 from monitor.lifecycle import Component
 from monitor.logs import setup_logging
@@ -83,7 +83,7 @@ class _ExtraComponents:
         from alerts.service import build_alert_components
         from alerts.telegram import TelegramNotifier
         from monitor.commands.report import outbox_deliver
-        from monitor.deadman import DeadMansSwitch, TimeReference
+        from monitor.daemon.deadman import DeadMansSwitch, TimeReference
         from monitor.reports.job import WeeklyReportJob
         from monitor.reports.runner import ReportService
 

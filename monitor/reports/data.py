@@ -15,7 +15,7 @@ report period *and* the previous period, for the trend):
   recurrence: "the third power failure of a 15-year-old server");
 * incidents overlapping the window, and their acknowledgements;
 * maintenance: windows from the config (one-off, and recurring ``cron`` expanded in the site's zone exactly
-  as :mod:`monitor.maintenance` reads it: crontab weekday numbers, 0 or 7 = Sunday) plus ad-hoc
+  as :mod:`monitor.engine.maintenance` reads it: crontab weekday numbers, 0 or 7 = Sunday) plus ad-hoc
   ``maintenance`` rows of kind ``maintenance`` (a cancelled row ends at ``cancelled_at``). Rows of kind
   ``mute`` only silence alerts: they are **not** maintenance and do not change any figure;
 * monitor gaps overlapping the window (they concern every site this monitor watches);
@@ -39,8 +39,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.domain import Cause, Status
+from monitor.engine.maintenance import parse_cron
 from monitor.events import EventKind
-from monitor.maintenance import parse_cron
 from monitor.settings import MaintenanceWindow, Settings, Site
 from monitor.storage.models import (
     AcknowledgementRow,

@@ -1,6 +1,6 @@
 """Fixtures for the alerting tests: the local Telegram Bot API server (monitor.sandbox.telegram_api), a real
 SQLite file with the schema, a fake clock, and :class:`World`, which writes incidents, outages, device
-states and events exactly as the engine's recorder does (monitor/recorder.py, contract in monitor/events.py).
+states and events exactly as the engine's recorder does (monitor/daemon/recorder.py, contract in monitor/events.py).
 
 Everything goes through python-telegram-bot against the loopback server: never the real API.
 """

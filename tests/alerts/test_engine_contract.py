@@ -1,5 +1,6 @@
 """The contract with the detection engine, end to end: check results go through the real engine and recorder
-(monitor.pipeline / monitor.recorder), the events they write are routed here and reach the local Bot API."""
+(monitor.daemon.pipeline / monitor.daemon.recorder), the events they write are routed here and reach the local
+Bot API."""
 
 from __future__ import annotations
 

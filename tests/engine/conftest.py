@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from monitor.daemon.pipeline import Pipeline
+from monitor.daemon.recorder import Recorder
 from monitor.domain import CheckResult, DeviceRef, Observation, ObservationKind, ReasonCode, Status, TrapEvent
-from monitor.engine import Policy, World
-from monitor.pipeline import Pipeline
-from monitor.recorder import Recorder
+from monitor.engine.state import Policy, World
 from monitor.settings import Settings, load_settings
 from monitor.storage import Database
 from monitor.storage import db as dbmod

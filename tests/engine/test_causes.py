@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from monitor.causes import (
+from monitor.domain import Cause, DeviceKind, Status
+from monitor.engine.causes import (
     Evidence,
     Gap,
     OtherOutage,
@@ -16,7 +17,6 @@ from monitor.causes import (
     incident_cause,
     infer,
 )
-from monitor.domain import Cause, DeviceKind, Status
 from tests.fakes import T0
 
 W = Windows(power=timedelta(minutes=15), lightning=timedelta(minutes=30), hardware_after=timedelta(minutes=30),

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor.commands.outages import fetch
-from monitor.daemon import Daemon
+from monitor.daemon.core import Daemon
 from monitor.domain import CheckResult, Device, DeviceRef, ReasonCode, Status
 from monitor.settings import Settings, load_settings
 from monitor.storage import Database

@@ -1,4 +1,4 @@
-"""The state engine, row by row of the tables in monitor/engine.py's docstring, with fake time."""
+"""The state engine, row by row of the tables in monitor/engine/state.py's docstring, with fake time."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from monitor.domain import Cause, DeviceKind, DeviceRef, ObservationKind, Status
-from monitor.engine import (
+from monitor.engine.state import (
     TRAP_TRACK,
     CheckTrack,
     DevicePolicy,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from monitor.app import load_config
+from monitor.engine.maintenance import Calendar, Window, crontab_weekdays, parse_cron
 from monitor.errors import ConfigError
-from monitor.maintenance import Calendar, Window, crontab_weekdays, parse_cron
 
 CONFIG = """
 telegram: {enabled: false}

@@ -17,9 +17,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from monitor.daemon import load_world
+from monitor.daemon.core import load_world
+from monitor.daemon.recorder import Recorder
+from monitor.daemon.selfwatch import start_up
 from monitor.domain import ObservationKind, Status
-from monitor.engine import (
+from monitor.engine.state import (
     OutageChanged,
     OutageClosed,
     OutageOpened,
@@ -30,8 +32,6 @@ from monitor.engine import (
     state_from_data,
     state_to_data,
 )
-from monitor.recorder import Recorder
-from monitor.selfwatch import start_up
 from monitor.storage import Database
 from monitor.storage import db as dbmod
 from monitor.storage.db import create_db_engine

@@ -190,7 +190,7 @@ async def test_flapping_is_one_event_pair(office: Office) -> None:
 
 
 async def test_samples_roll_up_and_prune(office: Office) -> None:
-    from monitor.recorder import prune_samples, rollup_samples
+    from monitor.daemon.recorder import prune_samples, rollup_samples
     for i in range(6):
         await office.feed(ROUTER, U if i != 2 else D, i * 20, metrics={"rtt_avg_ms": 1.0 + i})
     hours = office.db.call(lambda s: rollup_samples(s, office.at(0) + timedelta(hours=3)))

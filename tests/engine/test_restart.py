@@ -9,10 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select, text
 
-from monitor.daemon import load_world
+from monitor.daemon.core import load_world
+from monitor.daemon.recorder import Recorder
+from monitor.daemon.selfwatch import SelfWatch, detect_gap, start_up
 from monitor.domain import Status
-from monitor.recorder import Recorder
-from monitor.selfwatch import SelfWatch, detect_gap, start_up
 from monitor.storage import Database
 from monitor.storage.db import create_db_engine
 from monitor.storage.inventory import sync_inventory

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 import pytest
 
 from monitor.clock import SystemClock
+from monitor.daemon.runner import budget, run_check
+from monitor.daemon.scheduler import CheckScheduler
 from monitor.domain import CheckResult, Device, DeviceRef, PingSpec, ReasonCode, Status
-from monitor.runner import budget, run_check
-from monitor.scheduler import CheckScheduler
 from monitor.settings import load_settings
 from tests.fakes import T0, FakeCheck
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from monitor.daemon.pipeline import PERSIST_EVERY
 from monitor.domain import Status
-from monitor.pipeline import PERSIST_EVERY
 from monitor.storage.models import DeviceStateRow
 
 from .conftest import SRV, UPS, Office, ups_result

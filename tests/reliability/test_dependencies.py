@@ -29,11 +29,11 @@ from alerts.service import drain, make_dispatcher
 from alerts.telegram import TelegramNotifier
 from monitor import app
 from monitor.clock import SystemClock
-from monitor.daemon import Daemon as CoreDaemon
+from monitor.daemon.core import Daemon as CoreDaemon
+from monitor.daemon.pipeline import Pipeline
+from monitor.daemon.recorder import Recorder
 from monitor.domain import DeviceRef, Status
-from monitor.engine import Policy, World
-from monitor.pipeline import Pipeline
-from monitor.recorder import Recorder
+from monitor.engine.state import Policy, World
 from monitor.sandbox.telegram_api import TelegramApiServer
 from monitor.settings import Settings, load_settings
 from monitor.storage import Database

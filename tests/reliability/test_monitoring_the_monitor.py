@@ -26,7 +26,7 @@ from alerts.selfwarn import SelfWarnings
 from alerts.service import drain, escalation_round
 from alerts.telegram import TelegramNotifier
 from monitor.clock import SystemClock
-from monitor.deadman import TimeReference, skew_from_date
+from monitor.daemon.deadman import TimeReference, skew_from_date
 from monitor.sandbox.telegram_api import TelegramApiServer
 from monitor.settings import load_settings
 from monitor.storage import Database

@@ -2,9 +2,9 @@
 
 Every check result (from the scheduler) and every trap (from the trap receiver) is put on one queue.
 A single consumer task takes what has arrived — a round of results, a trap — feeds it through the
-pure engine (:mod:`monitor.engine`) and writes the outcome with :class:`monitor.recorder.Recorder` in
+pure engine (:mod:`monitor.engine.state`) and writes the outcome with :class:`monitor.daemon.recorder.Recorder` in
 ONE transaction on the database thread. One consumer means one order: the engine's in-memory
-:class:`~monitor.engine.World` and the database never disagree about what happened first.
+:class:`~monitor.engine.state.World` and the database never disagree about what happened first.
 
 If the database cannot be written (locked, disk full), the batch is kept in memory and written,
 merged with later ones, as soon as it can: an outage record is delayed, never lost. Samples of
@@ -35,8 +35,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor.clock import Clock
+from monitor.daemon.recorder import NOTABLE_KINDS, NOTABLE_TRAP_KINDS, Batch, NewObservation, Recorder
 from monitor.domain import CheckResult, DeviceRef, Observation, ObservationKind, TrapEvent
-from monitor.engine import (
+from monitor.engine.state import (
     EngineEvent,
     Policy,
     StatusChanged,
@@ -46,7 +47,6 @@ from monitor.engine import (
     reconcile,
 )
 from monitor.errors import StorageError
-from monitor.recorder import NOTABLE_KINDS, NOTABLE_TRAP_KINDS, Batch, NewObservation, Recorder
 from monitor.storage import Database
 
 log = logging.getLogger("monitor.state")

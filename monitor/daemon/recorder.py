@@ -30,18 +30,6 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.causes import (
-    EPISODE_KINDS,
-    Evidence,
-    Gap,
-    OtherOutage,
-    OutageFacts,
-    SiteFacts,
-    Verdict,
-    Windows,
-    incident_cause,
-)
-from monitor.causes import infer as infer_cause
 from monitor.clock import utc
 from monitor.domain import (
     Cause,
@@ -55,7 +43,20 @@ from monitor.domain import (
     jsonable,
     worst,
 )
-from monitor.engine import (
+from monitor.engine.causes import (
+    EPISODE_KINDS,
+    Evidence,
+    Gap,
+    OtherOutage,
+    OutageFacts,
+    SiteFacts,
+    Verdict,
+    Windows,
+    incident_cause,
+)
+from monitor.engine.causes import infer as infer_cause
+from monitor.engine.maintenance import Calendar, Window
+from monitor.engine.state import (
     DeviceState,
     EngineEvent,
     FlappingStarted,
@@ -68,7 +69,6 @@ from monitor.engine import (
     state_to_data,
 )
 from monitor.events import EventKind
-from monitor.maintenance import Calendar, Window
 from monitor.storage.models import (
     CheckSample,
     DeviceRow,

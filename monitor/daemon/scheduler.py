@@ -31,8 +31,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock
+from monitor.daemon.runner import run_check
 from monitor.domain import Check, CheckResult, Device, DeviceRef
-from monitor.runner import run_check
 
 log = logging.getLogger(__name__)
 

@@ -38,12 +38,12 @@ import psutil
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.causes import Gap
 from monitor.clock import Clock, utc
-from monitor.engine import World, mark_gap
+from monitor.daemon.recorder import Recorder
+from monitor.engine.causes import Gap
+from monitor.engine.state import World, mark_gap
 from monitor.events import EventKind
 from monitor.lifecycle import TaskComponent
-from monitor.recorder import Recorder
 from monitor.storage.models import DeviceStateRow, EventRow, HeartbeatRow, MonitorGapRow
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class SelfWatch(TaskComponent):
     """The heartbeat task (a :class:`monitor.lifecycle.Component`).
 
     ``run_in_order`` runs a ``fn(session, world)`` in one transaction in order with the record (the
-    pipeline's :meth:`~monitor.pipeline.Pipeline.call`); ``on_jump(skew_s)`` is told about clock jumps.
+    pipeline's :meth:`~monitor.daemon.pipeline.Pipeline.call`); ``on_jump(skew_s)`` is told about clock jumps.
     """
 
     name = "selfwatch"

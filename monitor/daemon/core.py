@@ -2,11 +2,11 @@
 
 Core components, started in this order and stopped in reverse:
 
-1. :class:`~monitor.pipeline.Pipeline` — the one path from results and traps to the database;
-2. :class:`~monitor.selfwatch.SelfWatch` — heartbeat and clock jumps;
+1. :class:`~monitor.daemon.pipeline.Pipeline` — the one path from results and traps to the database;
+2. :class:`~monitor.daemon.selfwatch.SelfWatch` — heartbeat and clock jumps;
 3. housekeeping — re-infers open outages' causes as time passes, rolls samples up and prunes them;
 4. the trap receiver (built by the composition root; its callback is the pipeline's ``submit_trap``);
-5. :class:`~monitor.scheduler.CheckScheduler` — the checks, whose results go to the pipeline.
+5. :class:`~monitor.daemon.scheduler.CheckScheduler` — the checks, whose results go to the pipeline.
 
 Before any of them starts, the inventory is synced, the engine state is loaded from the database
 (device states, counters, open outages) and the gap since the last run is recorded. Extra components
@@ -38,20 +38,20 @@ from sqlalchemy.orm import Session
 
 from monitor import __version__
 from monitor.clock import Clock, SystemClock, utc
+from monitor.daemon.pipeline import Pipeline
+from monitor.daemon.recorder import Recorder, prune_samples, rollup_samples
+from monitor.daemon.scheduler import CheckKey, CheckScheduler
+from monitor.daemon.selfwatch import SelfWatch, host_boot_time, start_up
 from monitor.domain import Check, DeviceRef, Status, TrapEvent
-from monitor.engine import DeviceState, Policy, World, state_from_data
+from monitor.engine.state import DeviceState, Policy, World, state_from_data
 from monitor.errors import ConfigError, MonitorError
 from monitor.lifecycle import Component, Reloadable, TaskComponent
-from monitor.pipeline import Pipeline
-from monitor.recorder import Recorder, prune_samples, rollup_samples
-from monitor.scheduler import CheckKey, CheckScheduler
-from monitor.selfwatch import SelfWatch, host_boot_time, start_up
 from monitor.settings import Settings
 from monitor.storage import Database
 from monitor.storage.inventory import device_refs, sync_inventory
 from monitor.storage.models import DeviceStateRow, OutageRow
 
-log = logging.getLogger("monitor.daemon")
+log = logging.getLogger("monitor.daemon.core")
 
 CheckBuilder = Callable[[Settings], Mapping[CheckKey, Check]]
 """Builds every configured check (the composition root's ``build_checks``)."""

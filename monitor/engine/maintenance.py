@@ -14,7 +14,7 @@ Three sources, one question — "is device D of site S inside a maintenance wind
 
 An outage is *planned* when its first failed check lies inside a window that covers the device (a
 window without devices covers the whole site). It stops being planned when the window ends and the
-device is still down (see :mod:`monitor.recorder`).
+device is still down (see :mod:`monitor.daemon.recorder`).
 """
 
 from __future__ import annotations
