@@ -50,6 +50,10 @@ VOLTAGE_KINDS = frozenset({_K.VOLTAGE_ABNORMAL.value, _K.LINE_BAD.value, _K.TRAN
 EPISODE_KINDS = ON_BATTERY_KINDS | MAINS_KINDS | {_K.SPD_TRIPPED.value, _K.SPD_OK.value}
 """Kinds whose onset may lie far before an outage and still matter (an on-battery episode)."""
 
+ENGINE_FACT_KINDS = frozenset({"outage", "status", "maintenance"})
+"""Evidence kinds the engine writes itself (besides :class:`ObservationKind`): another device's outage, a
+device's status (a parent's, a check's reason), the maintenance window that made an outage planned."""
+
 CAUSE_RANK = (Cause.LIGHTNING, Cause.POWER, Cause.MAINTENANCE, Cause.UPSTREAM, Cause.HARDWARE, Cause.SERVICE,
               Cause.NETWORK, Cause.MONITOR_OFFLINE, Cause.UNKNOWN)
 

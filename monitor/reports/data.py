@@ -20,8 +20,11 @@ report period *and* the previous period, for the trend):
   ``mute`` only silence alerts: they are **not** maintenance and do not change any figure;
 * monitor gaps overlapping the window (they concern every site this monitor watches);
 * evidence rows of the site in the window; the current device states;
-* ``monitoring_since``: the first ``monitor_started`` event on record — time before it was not
-  monitored (a new installation has no record of the weeks before it).
+* the monitor's own record (:func:`monitor.storage.coverage.load_watch`): ``monitoring_since`` (the first
+  ``monitor_started`` event — a new installation has no record of the weeks before it),
+  ``last_heartbeat`` (the last sign of life) and ``running`` (whether it runs at ``now``: when it does not,
+  the time after its last heartbeat is *not running*, never up);
+* per device ``added_at`` (time before it is *not yet monitored*).
 
 Unknown ``status``/``cause`` strings (written by a newer version) are read as ``unknown``.
 """
@@ -29,30 +32,37 @@ Unknown ``status``/``cause`` strings (written by a newer version) are read as ``
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from monitor.domain import Cause, Status
-from monitor.engine.maintenance import parse_cron
-from monitor.events import EventKind
-from monitor.settings import MaintenanceWindow, Settings, Site
+from monitor.engine import coverage as cv
+from monitor.settings import Settings, Site
+from monitor.storage.coverage import (
+    MaintenanceRecord,
+    cause_of,
+    config_maintenance,
+    expand_window,
+    load_maintenance,
+    load_watch,
+    outage_timeline,
+    status_of,
+)
 from monitor.storage.models import (
     AcknowledgementRow,
     DeviceRow,
     DeviceStateRow,
-    EventRow,
     EvidenceRow,
     IncidentRow,
-    MaintenanceRow,
-    MonitorGapRow,
     OutageRow,
 )
+
+__all__ = ["MaintenanceRecord", "config_maintenance", "expand_window"]   # kept importable from here
 
 HISTORY_MONTHS = 36
 
@@ -72,6 +82,7 @@ class DeviceInfo:
     powered_by: str | None = None
     depends_on: tuple[str, ...] = ()
     in_config: bool = True
+    added_at: datetime | None = None   # first watched (devices.added_at); None: since monitoring began
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +118,13 @@ class OutageRecord:
     def end_or(self, default: datetime) -> datetime:
         return self.ended_at if self.ended_at is not None else default
 
+    def coverage_input(self) -> cv.OutageInput:
+        return cv.OutageInput(self.device, self.started_at, self.ended_at, self.status, self.cause, self.timeline,
+                              self.id)
+
     def spans(self, default_end: datetime) -> list[tuple[datetime, datetime, Status]]:
         """``(start, end, status)`` stretches covering the outage, each with the status it really had."""
-        end = self.end_or(default_end)
-        points = [(at, st) for at, st in self.timeline if self.started_at <= at < end]
-        if not points or points[0][0] > self.started_at:
-            first = points[0][1] if points else self.status
-            points.insert(0, (self.started_at, first))
-        bounds = [at for at, _ in points[1:]] + [end]
-        return [(at, b, st) for (at, st), b in zip(points, bounds, strict=True) if b > at]
+        return self.coverage_input().spans(default_end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,21 +149,6 @@ class AckRecord:
     user_name: str
     note: str | None = None
     source: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class MaintenanceRecord:
-    """A planned-work window. ``devices`` empty = the whole site."""
-
-    start: datetime
-    end: datetime
-    reason: str
-    devices: frozenset[str] = frozenset()
-    source: str = "config"       # config | adhoc
-    created_by: str | None = None
-
-    def covers(self, device: str) -> bool:
-        return not self.devices or device in self.devices
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +198,9 @@ class ReportData:
     gaps: tuple[GapRecord, ...] = ()
     observations: tuple[ObservationRecord, ...] = ()
     states: tuple[DeviceStateRecord, ...] = ()
-    monitoring_since: datetime | None = None     # first monitor start on record (None: unknown)
+    monitoring_since: datetime | None = None     # first monitor start on record (None: it never ran)
+    last_heartbeat: datetime | None = None       # the monitor's last sign of life
+    running: bool = True                         # the monitor runs at the report's ``now``
 
     def device(self, device_id: str) -> DeviceInfo:
         for d in self.devices:
@@ -214,20 +210,6 @@ class ReportData:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def _status(value: str | None) -> Status:
-    try:
-        return Status(value or "unknown")
-    except ValueError:
-        return Status.UNKNOWN
-
-
-def _cause(value: str | None) -> Cause:
-    try:
-        return Cause(value or "unknown")
-    except ValueError:
-        return Cause.UNKNOWN
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -266,45 +248,6 @@ def device_infos(site: Site) -> tuple[DeviceInfo, ...]:
                             depends_on=tuple(d.depends_on)) for d in site.devices)
 
 
-# -------------------------------------------------------------------------------- config maintenance
-
-def expand_window(win: MaintenanceWindow, zone: str, start: datetime,
-                  end: datetime) -> Iterator[tuple[datetime, datetime]]:
-    """Occurrences of a config window that overlap ``[start, end)``, as aware UTC intervals."""
-    tz = ZoneInfo(zone)
-    if win.start is not None and win.end is not None:
-        s = win.start if win.start.tzinfo else win.start.replace(tzinfo=tz)
-        e = win.end if win.end.tzinfo else win.end.replace(tzinfo=tz)
-        s, e = s.astimezone(UTC), e.astimezone(UTC)
-        if s < end and e > start:
-            yield s, e
-        return
-    if win.cron is None or win.duration is None:
-        return
-    trigger = parse_cron(win.cron, zone)  # the engine's own cron reading (crontab weekdays, site zone)
-    cursor = (start - win.duration).astimezone(tz)
-    previous: datetime | None = None
-    for _ in range(10_000):  # bounded: far more occurrences than any sensible window has in a report period
-        fire = trigger.get_next_fire_time(previous, cursor)
-        if fire is None or fire >= end:
-            return
-        s = fire.astimezone(UTC)
-        e = s + win.duration
-        if e > start:
-            yield s, e
-        previous = fire
-        cursor = fire + timedelta(seconds=1)
-
-
-def config_maintenance(site: Site, start: datetime, end: datetime) -> tuple[MaintenanceRecord, ...]:
-    out: list[MaintenanceRecord] = []
-    for win in site.maintenance:
-        for s, e in expand_window(win, site.timezone, start, end):
-            out.append(MaintenanceRecord(start=s, end=e, reason=win.reason, devices=frozenset(win.devices),
-                                         source="config"))
-    return tuple(out)
-
-
 # ------------------------------------------------------------------------------------------- loading
 
 
@@ -316,15 +259,18 @@ def months_before(dt: datetime, months: int) -> datetime:
 
 
 def load_report_data(session: Session, settings: Settings, site_id: str, start: datetime, end: datetime,
-                     *, history_months: int = HISTORY_MONTHS) -> ReportData:
-    """Read the record of ``site_id`` for ``[start, end)`` (see the module docstring for what is read)."""
+                     *, now: datetime | None = None, running: bool | None = None,
+                     history_months: int = HISTORY_MONTHS) -> ReportData:
+    """Read the record of ``site_id`` for ``[start, end)`` (see the module docstring for what is read).
+    ``running``: whether the monitor runs at ``now`` (the daemon says True); None infers it from the
+    heartbeat."""
     site = settings.site(site_id)
     rows = {r.key: r for r in session.scalars(select(DeviceRow).where(DeviceRow.site_id == site_id))}
     configured = {d.id for d in site.devices}
     devices: list[DeviceInfo] = []
     for info in device_infos(site):
         row = rows.get(info.id)
-        devices.append(info if row is None else replace(info, db_id=row.id))
+        devices.append(info if row is None else replace(info, db_id=row.id, added_at=row.added_at))
     by_db_id: dict[int, str] = {r.id: r.key for r in rows.values()}
 
     o = OutageRow
@@ -346,7 +292,7 @@ def load_report_data(session: Session, settings: Settings, site_id: str, start: 
     for key in sorted(used_removed):
         row = rows[key]
         devices.append(DeviceInfo(id=key, name=row.name, kind=row.kind, db_id=row.id, installed=row.installed,
-                                  in_config=False))
+                                  in_config=False, added_at=row.added_at))
 
     i = IncidentRow
     incident_rows = list(session.scalars(select(i).where(
@@ -363,23 +309,10 @@ def load_report_data(session: Session, settings: Settings, site_id: str, start: 
                      AcknowledgementRow.incident_id.in_(sorted(incident_ids))).order_by(
                      AcknowledgementRow.time, AcknowledgementRow.id))) if incident_ids else ()
 
-    m = MaintenanceRow
-    maintenance = list(config_maintenance(site, start, end))
-    for mrow in session.scalars(select(m).where(m.site_id == site_id, m.kind == "maintenance", m.starts_at < end,
-                                             m.ends_at > start).order_by(m.starts_at, m.id)):
-        stop = mrow.ends_at if mrow.cancelled_at is None else min(mrow.ends_at, mrow.cancelled_at)
-        if stop <= mrow.starts_at:
-            continue  # cancelled before it began
-        if mrow.device_id is not None and mrow.device_id not in by_db_id:
-            continue  # a device of another site: not ours
-        devs = frozenset({by_db_id[mrow.device_id]}) if mrow.device_id is not None else frozenset()
-        maintenance.append(MaintenanceRecord(start=mrow.starts_at, end=stop, reason=mrow.reason, devices=devs,
-                                             source="adhoc", created_by=mrow.created_by))
-
-    g = MonitorGapRow
-    gaps = tuple(GapRecord(start=r.started_at, end=r.ended_at, reason=r.reason)
-                 for r in session.scalars(select(g).where(g.started_at < end, g.ended_at > start)
-                                          .order_by(g.started_at, g.id)))
+    maintenance = load_maintenance(session, site, by_db_id, start, end)
+    watch = load_watch(session, now or end, heartbeat_interval=settings.monitor.heartbeat_interval,
+                       running=running, start=start, end=end)
+    gaps = tuple(GapRecord(start=g.start, end=g.end, reason=g.reason) for g in watch.gaps)
 
     e = EvidenceRow
     site_filter = e.site_id == site_id
@@ -392,39 +325,27 @@ def load_report_data(session: Session, settings: Settings, site_id: str, start: 
                                  .order_by(e.time, e.id)))
 
     ids = sorted(by_db_id)
-    states = tuple(DeviceStateRecord(device=by_db_id[r.device_id], status=_status(r.status), since=r.since,
+    states = tuple(DeviceStateRecord(device=by_db_id[r.device_id], status=status_of(r.status), since=r.since,
                                      reason=r.reason, last_check_at=r.last_check_at, metrics=dict(r.metrics or {}))
                    for r in session.scalars(select(DeviceStateRow).where(DeviceStateRow.device_id.in_(ids)))
                    ) if by_db_id else ()
 
-    since = session.scalar(select(func.min(EventRow.time)).where(EventRow.kind == EventKind.MONITOR_STARTED.value))
-
     return ReportData(site=site, start=start, end=end, devices=tuple(devices), outages=tuple(outages),
-                      history=tuple(history), incidents=incidents, acks=acks,
-                      maintenance=tuple(sorted(maintenance, key=lambda x: (x.start, x.end))), gaps=gaps,
-                      observations=observations, states=states, monitoring_since=parse_time(since))
+                      history=tuple(history), incidents=incidents, acks=acks, maintenance=maintenance, gaps=gaps,
+                      observations=observations, states=states, monitoring_since=watch.first_heartbeat,
+                      last_heartbeat=watch.last_heartbeat, running=watch.running)
 
 
 def _outage(r: OutageRow, device: str) -> OutageRecord:
     return OutageRecord(id=r.id, device=device, started_at=r.started_at, ended_at=r.ended_at,
-                        status=_status(r.status), cause=_cause(r.cause), incident_id=r.incident_id,
+                        status=status_of(r.status), cause=cause_of(r.cause), incident_id=r.incident_id,
                         confirmed_at=r.confirmed_at, planned=bool(r.planned), reason=r.reason,
-                        evidence=evidence_items(r.evidence), timeline=_timeline(r.timeline))
-
-
-def _timeline(raw: object) -> tuple[tuple[datetime, Status], ...]:
-    """The outage's status changes, oldest first; malformed entries (older rows) are skipped."""
-    out: list[tuple[datetime, Status]] = []
-    for item in raw if isinstance(raw, list) else ():
-        at = parse_time(item.get("at")) if isinstance(item, dict) else None
-        if at is not None and isinstance(item.get("status"), str):
-            out.append((at, _status(item["status"])))
-    return tuple(sorted(out, key=lambda x: x[0]))
+                        evidence=evidence_items(r.evidence), timeline=outage_timeline(r.timeline))
 
 
 def _incident(r: IncidentRow) -> IncidentRecord:
-    return IncidentRecord(id=r.id, started_at=r.started_at, ended_at=r.ended_at, cause=_cause(r.cause),
-                          worst_status=_status(r.worst_status), planned=bool(r.planned), title=r.title or "",
+    return IncidentRecord(id=r.id, started_at=r.started_at, ended_at=r.ended_at, cause=cause_of(r.cause),
+                          worst_status=status_of(r.worst_status), planned=bool(r.planned), title=r.title or "",
                           evidence=evidence_items(r.evidence), acknowledged_at=r.acknowledged_at,
                           acknowledged_by=r.acknowledged_by, escalation=dict(r.escalation or {}))
 

@@ -190,4 +190,4 @@ def escalation_figures(data: ReportData, incident_id: int, now: datetime) -> Esc
     return EscalationFigures(
         site_name=data.site.name, incident=incident, now=now, end=fig.window_end,
         ongoing=incident.ended_at is None or incident.ended_at > now, equipment=equipment, timeline=tuple(entries),
-        acks=acks, impact=impact(data, fig), figures=fig, requests=tuple(requests), warnings=warnings)
+        acks=acks, impact=impact(data, fig, now), figures=fig, requests=tuple(requests), warnings=warnings)

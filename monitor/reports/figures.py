@@ -103,13 +103,31 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
-from itertools import pairwise
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from monitor.domain import Cause, DeviceKind, ObservationKind, Status
+from monitor.engine import coverage as cv
+from monitor.engine.coverage import CAUSE_PRIORITY, Part, Segment, Timeline, cause_rank
+from monitor.reports.availability import (
+    WORK_END,
+    WORK_START,
+    WORKING_DAYS,
+    Availability,
+    DeviceFigures,
+    Impact,
+    Island,
+    PeriodFigures,
+    ServiceFigures,
+    Slot,
+    availability,
+    clip,
+    impact,
+    islands,
+    period_figures,
+    working_intervals,
+)
 from monitor.reports.data import (
     AckRecord,
     DeviceInfo,
@@ -125,6 +143,8 @@ from monitor.reports.period import Period
 from monitor.settings import Site
 
 RECURRENCE_THRESHOLD = 3
+TAIL_REASON = "not_running_now"
+"""The reason of the listed open tail: the monitor is not running now and has said nothing since."""
 DETAIL_LIMIT = 30
 ACK_DETAIL_LIMIT = 15
 RECURRENCE_LIMIT = 15
@@ -133,14 +153,9 @@ DEVICE_LIMIT = 100
 1,000 devices made a 130-page PDF); the HTML file and the CSV list every device."""
 ACTION_LIMIT = 40
 """The PDF lists at most this many actions of each kind (in their order of importance); the HTML all."""
-WORKING_DAYS = (0, 1, 2, 3, 4)            # Monday..Friday
-WORK_START = time(8, 0)
-WORK_END = time(16, 0)
-
-CAUSE_PRIORITY: tuple[Cause, ...] = (
-    Cause.LIGHTNING, Cause.POWER, Cause.UPSTREAM, Cause.HARDWARE, Cause.SERVICE, Cause.NETWORK,
-    Cause.MONITOR_OFFLINE, Cause.UNKNOWN, Cause.MAINTENANCE)
-_CAUSE_RANK = {c: i for i, c in enumerate(CAUSE_PRIORITY)}
+__all__ = ["CAUSE_PRIORITY", "WORKING_DAYS", "WORK_END", "WORK_START", "Availability", "DeviceFigures", "Impact",
+           "Island", "Part", "PeriodFigures", "Segment", "ServiceFigures", "Slot", "Timeline", "availability",
+           "impact", "islands", "period_figures", "working_intervals"]
 
 WARNING_KINDS: tuple[str, ...] = (
     ObservationKind.REPLACE_BATTERY, ObservationKind.LOW_RUNTIME, ObservationKind.SPD_TRIPPED,
@@ -149,151 +164,7 @@ WARNING_KINDS: tuple[str, ...] = (
 CENTRAL_WARNING_KINDS = frozenset({ObservationKind.REPLACE_BATTERY, ObservationKind.SPD_TRIPPED,
                                    ObservationKind.STRIKE})
 DAMAGE_CAUSES = frozenset({Cause.LIGHTNING, Cause.HARDWARE})
-_KEEP_WHEN_UNREACHABLE = frozenset({Cause.POWER, Cause.LIGHTNING, Cause.MAINTENANCE})
 _NOT_A_FAILURE = frozenset({Cause.MAINTENANCE, Cause.MONITOR_OFFLINE})
-
-
-class Slot(StrEnum):
-    """What one instant of a timeline is (see the module docstring)."""
-
-    UP = "up"
-    DEGRADED = "degraded"
-    DOWN = "down"
-    UNREACHABLE = "unreachable"
-    MAINTENANCE = "maintenance"
-    UNMONITORED = "unmonitored"
-
-    @property
-    def available(self) -> bool:
-        return self in (Slot.UP, Slot.DEGRADED)
-
-    @property
-    def unavailable(self) -> bool:
-        return self in (Slot.DOWN, Slot.UNREACHABLE)
-
-    @property
-    def excluded(self) -> bool:
-        return self in (Slot.MAINTENANCE, Slot.UNMONITORED)
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """``[start, end)`` of one slot; ``cause`` for degraded/unavailable time, ``origin`` the device it
-    comes from (for services and the site: the failing device whose cause was chosen)."""
-
-    start: datetime
-    end: datetime
-    slot: Slot
-    cause: Cause | None = None
-    origin: str | None = None
-
-    @property
-    def seconds(self) -> float:
-        return (self.end - self.start).total_seconds()
-
-
-Timeline = tuple[Segment, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Island:
-    """One failure on a timeline: unavailable time, joined across excluded time."""
-
-    start: datetime
-    end: datetime
-    down_s: float
-    cause: Cause
-    origin: str | None
-    from_start: bool      # begins at the window start (it may have begun earlier)
-    to_end: bool          # still unavailable at the window end
-
-
-@dataclass(frozen=True, slots=True)
-class Availability:
-    """Time accounting of one timeline over the window (seconds)."""
-
-    elapsed_s: float
-    up_s: float
-    degraded_s: float
-    down_s: float                  # unavailable: down + unreachable, unplanned
-    unreachable_s: float           # part of down_s
-    central_down_s: float          # part of down_s with cause upstream
-    maintenance_s: float
-    unmonitored_s: float
-    failures: int
-    degraded_periods: int
-    longest: Island | None
-    islands: tuple[Island, ...]
-    down_by_cause: tuple[tuple[Cause, float], ...]   # largest first
-
-    @property
-    def observed_s(self) -> float:
-        return self.up_s + self.degraded_s + self.down_s
-
-    @property
-    def available_s(self) -> float:
-        return self.up_s + self.degraded_s
-
-    @property
-    def availability(self) -> float | None:
-        """Percent of observed time available; None when nothing was observed."""
-        obs = self.observed_s
-        return None if obs <= 0 else 100.0 * self.available_s / obs
-
-    @property
-    def local_availability(self) -> float | None:
-        """Availability not counting central (upstream) downtime against the office."""
-        obs = self.observed_s
-        return None if obs <= 0 else 100.0 * (obs - (self.down_s - self.central_down_s)) / obs
-
-    @property
-    def mttr_s(self) -> float | None:
-        return self.down_s / self.failures if self.failures else None
-
-    @property
-    def mtbf_s(self) -> float | None:
-        return self.available_s / self.failures if self.failures else None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceFigures:
-    device: DeviceInfo
-    availability: Availability
-    timeline: Timeline
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceFigures:
-    id: str
-    name: str
-    up_when: Literal["any", "all"]
-    devices: tuple[str, ...]
-    availability: Availability
-    timeline: Timeline
-    recording: bool          # contains a recording server
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodFigures:
-    """All availability figures of one period."""
-
-    period: Period
-    window_end: datetime
-    site: Availability
-    site_timeline: Timeline
-    services: tuple[ServiceFigures, ...]
-    devices: tuple[DeviceFigures, ...]
-    incidents: int
-
-    @property
-    def complete(self) -> bool:
-        return self.window_end >= self.period.end
-
-    def service(self, service_id: str) -> ServiceFigures | None:
-        return next((s for s in self.services if s.id == service_id), None)
-
-    def device(self, device_id: str) -> DeviceFigures | None:
-        return next((d for d in self.devices if d.device.id == device_id), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,15 +281,6 @@ class Recurrence:
         return self.total_12 >= RECURRENCE_THRESHOLD
 
 
-@dataclass(frozen=True, slots=True)
-class Impact:
-    service_name: str
-    expected_daily: int
-    lost_working_s: float
-    working_day_s: float
-    recordings: int
-
-
 ActionKind = Literal["apbn_damage", "upstream", "recurrence", "apbn_warning", "open_outage", "unacknowledged",
                      "warning", "unknown_state"]
 
@@ -461,10 +323,20 @@ class ReportFigures:
     maintenance: tuple[MaintenanceRecord, ...]
     central_down_s: float
     headline: ServiceFigures | None
+    monitoring_began: datetime | None = None   # when monitoring began, if inside the period
 
     @property
     def window_end(self) -> datetime:
         return self.current.window_end
+
+    @property
+    def record_end(self) -> datetime:
+        """Now while the monitor runs; else its last heartbeat (figures are known up to here)."""
+        return self.current.record_end
+
+    @property
+    def running(self) -> bool:
+        return self.current.running
 
     @property
     def unavailable_outages(self) -> tuple[OutageLine, ...]:
@@ -482,220 +354,21 @@ class ReportFigures:
 def attributed_cause(outage: OutageRecord, status: Status | None = None) -> Cause:
     """The cause its downtime (or the stretch of it with ``status``) is counted under (see the module
     docstring on ``unreachable``)."""
-    if (status or outage.status) is Status.UNREACHABLE and outage.cause not in _KEEP_WHEN_UNREACHABLE:
-        return Cause.NETWORK
-    return outage.cause
-
-
-def _slot_of(status: Status) -> Slot:
-    return {Status.DOWN: Slot.DOWN, Status.UNREACHABLE: Slot.UNREACHABLE, Status.DEGRADED: Slot.DEGRADED,
-            Status.UNKNOWN: Slot.UNMONITORED, Status.UP: Slot.UP}[status]
-
-
-def _clip(s: datetime, e: datetime, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
-    s2, e2 = max(s, start), min(e, end)
-    return (s2, e2) if s2 < e2 else None
-
-
-def _merge_adjacent(segments: Iterable[Segment]) -> Timeline:
-    out: list[Segment] = []
-    for seg in segments:
-        if out and out[-1].end == seg.start and (out[-1].slot, out[-1].cause, out[-1].origin) == (
-                seg.slot, seg.cause, seg.origin):
-            out[-1] = Segment(out[-1].start, seg.end, seg.slot, seg.cause, seg.origin)
-        else:
-            out.append(seg)
-    return tuple(out)
-
-
-def unmonitored_intervals(data: ReportData, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """Monitor gaps, and the time before monitoring began, clipped to ``[start, end)``."""
-    out = [c for g in data.gaps if (c := _clip(g.start, g.end, start, end))]
-    if data.monitoring_since is not None and (c := _clip(start, data.monitoring_since, start, end)):
-        out.append(c)
-    return out
-
-
-def device_timeline(device: str, outages: Sequence[OutageRecord], maintenance: Sequence[MaintenanceRecord],
-                    unmonitored: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> Timeline:
-    """The device's slots over ``[start, end)`` (rules 1–4 of the module docstring)."""
-    if end <= start:
-        return ()
-    # each outage as its stretches of real status (outages.timeline), not its worst status all along
-    outs = [(c, o, st) for o in outages if o.device == device for s, e, st in o.spans(end)
-            if (c := _clip(s, e, start, end))]
-    maint = [c for m in maintenance if m.covers(device) if (c := _clip(m.start, m.end, start, end))]
-    unmon = list(unmonitored)
-    bounds = {start, end}
-    for (s, e), _, _ in outs:
-        bounds.update((s, e))
-    for s, e in (*maint, *unmon):
-        bounds.update((s, e))
-    points = sorted(bounds)
-    segments: list[Segment] = []
-    for a, b in pairwise(points):
-        if any(s <= a and b <= e for s, e in unmon):
-            segments.append(Segment(a, b, Slot.UNMONITORED))
-        elif any(s <= a and b <= e for s, e in maint):
-            segments.append(Segment(a, b, Slot.MAINTENANCE))
-        else:
-            covering = [(o, st) for (s, e), o, st in outs if s <= a and b <= e]
-            if not covering:
-                segments.append(Segment(a, b, Slot.UP))
-                continue
-            worst, status = min(covering, key=lambda c: (-c[1].severity, c[0].started_at, c[0].id))
-            slot = _slot_of(status)
-            cause = attributed_cause(worst, status) if slot not in (Slot.UP, Slot.UNMONITORED) else None
-            segments.append(Segment(a, b, slot, cause, device if cause is not None else None))
-    return _merge_adjacent(segments)
-
-
-def _root(candidates: Sequence[Segment]) -> Segment:
-    return min(candidates, key=lambda s: _CAUSE_RANK.get(s.cause or Cause.UNKNOWN, len(_CAUSE_RANK)))
-
-
-def _combine_slots(rule: Literal["any", "all"], segs: Sequence[Segment]) -> tuple[Slot, Cause | None, str | None]:
-    slots = [s.slot for s in segs]
-    failing = [s for s in segs if s.slot.unavailable]
-    if rule == "any":
-        if Slot.UP in slots:
-            return Slot.UP, None, None
-        if Slot.DEGRADED in slots:
-            d = _root([s for s in segs if s.slot is Slot.DEGRADED])
-            return Slot.DEGRADED, d.cause, d.origin
-        if Slot.UNMONITORED in slots:
-            return Slot.UNMONITORED, None, None
-        if Slot.MAINTENANCE in slots:
-            return Slot.MAINTENANCE, None, None
-    elif not failing:
-        if Slot.UNMONITORED in slots:
-            return Slot.UNMONITORED, None, None
-        if Slot.MAINTENANCE in slots:
-            return Slot.MAINTENANCE, None, None
-        if Slot.DEGRADED in slots:
-            d = _root([s for s in segs if s.slot is Slot.DEGRADED])
-            return Slot.DEGRADED, d.cause, d.origin
-        return Slot.UP, None, None
-    root = _root(failing)
-    return Slot.DOWN, root.cause, root.origin
-
-
-def combine(rule: Literal["any", "all"], members: Sequence[Timeline], start: datetime, end: datetime) -> Timeline:
-    """A service's (or the site's) timeline from its members' timelines (see the module docstring)."""
-    if end <= start:
-        return ()
-    members = [m for m in members if m]
-    if not members:
-        return (Segment(start, end, Slot.UNMONITORED),)
-    points = sorted({start, end} | {seg.start for m in members for seg in m} | {seg.end for m in members for seg in m})
-    idx = [0] * len(members)
-    out: list[Segment] = []
-    for a, b in pairwise(points):
-        current: list[Segment] = []
-        for i, m in enumerate(members):
-            while idx[i] < len(m) - 1 and m[idx[i]].end <= a:
-                idx[i] += 1
-            current.append(m[idx[i]])
-        slot, cause, origin = _combine_slots(rule, current)
-        out.append(Segment(a, b, slot, cause, origin))
-    return _merge_adjacent(out)
-
-
-def islands(timeline: Timeline) -> tuple[Island, ...]:
-    """Failures: runs of unavailable time, joined across excluded (maintenance / not monitored) time."""
-    if not timeline:
-        return ()
-    w_start, w_end = timeline[0].start, timeline[-1].end
-    out: list[Island] = []
-    cur: list[Segment] = []
-    for seg in timeline:
-        if seg.slot.unavailable:
-            cur.append(seg)
-        elif seg.slot.available and cur:
-            out.append(_island(cur, w_start, w_end))
-            cur = []
-    if cur:
-        out.append(_island(cur, w_start, w_end))
-    return tuple(out)
-
-
-def _island(segs: list[Segment], w_start: datetime, w_end: datetime) -> Island:
-    first, last = segs[0], segs[-1]
-    return Island(start=first.start, end=last.end, down_s=sum(s.seconds for s in segs),
-                  cause=first.cause or Cause.UNKNOWN, origin=first.origin,
-                  from_start=first.start == w_start, to_end=last.end == w_end)
-
-
-def availability(timeline: Timeline) -> Availability:
-    """Time accounting of a timeline (see the module docstring)."""
-    sums: dict[Slot, float] = defaultdict(float)
-    by_cause: dict[Cause, float] = defaultdict(float)
-    central = 0.0
-    degraded_runs = 0
-    prev: Slot | None = None
-    for seg in timeline:
-        sums[seg.slot] += seg.seconds
-        if seg.slot.unavailable:
-            cause = seg.cause or Cause.UNKNOWN
-            by_cause[cause] += seg.seconds
-            if cause is Cause.UPSTREAM:
-                central += seg.seconds
-        if seg.slot is Slot.DEGRADED and prev is not Slot.DEGRADED:
-            degraded_runs += 1
-        prev = seg.slot
-    found = islands(timeline)
-    longest = max(found, key=lambda i: (i.down_s, -i.start.timestamp()), default=None)
-    elapsed = sum(sums.values())
-    return Availability(
-        elapsed_s=elapsed, up_s=sums[Slot.UP], degraded_s=sums[Slot.DEGRADED],
-        down_s=sums[Slot.DOWN] + sums[Slot.UNREACHABLE], unreachable_s=sums[Slot.UNREACHABLE],
-        central_down_s=central, maintenance_s=sums[Slot.MAINTENANCE], unmonitored_s=sums[Slot.UNMONITORED],
-        failures=len(found), degraded_periods=degraded_runs, longest=longest, islands=found,
-        down_by_cause=tuple(sorted(by_cause.items(), key=lambda kv: (-kv[1], _CAUSE_RANK.get(kv[0], 99)))))
-
-
-# ------------------------------------------------------------------------------------ per period
-
-
-def window_end(period: Period, now: datetime) -> datetime:
-    return max(period.start, min(period.end, now))
-
-
-def is_recording_service(site: Site, service_devices: Iterable[str]) -> bool:
-    kinds = {d.id: d.kind for d in site.devices}
-    return any(kinds.get(d) is DeviceKind.RECORDING_SERVER for d in service_devices)
-
-
-def period_figures(data: ReportData, period: Period, now: datetime) -> PeriodFigures:
-    """Availability of every device, service and the site over one period's window."""
-    start, end = period.start, window_end(period, now)
-    unmon = unmonitored_intervals(data, start, end)
-    devices = tuple(DeviceFigures(d, availability(tl), tl) for d in data.devices
-                    for tl in (device_timeline(d.id, data.outages, data.maintenance, unmon, start, end),))
-    by_id = {d.device.id: d.timeline for d in devices}
-    services: list[ServiceFigures] = []
-    for svc in data.site.services:
-        tl = combine(svc.up_when, [by_id[x] for x in svc.devices if x in by_id], start, end)
-        services.append(ServiceFigures(svc.id, svc.name, svc.up_when, tuple(svc.devices), availability(tl), tl,
-                                       is_recording_service(data.site, svc.devices)))
-    if services:
-        site_tl = combine("all", [s.timeline for s in services], start, end)
-    else:
-        site_tl = combine("all", [d.timeline for d in devices if d.device.in_config], start, end)
-    incidents = sum(1 for i in data.incidents if not i.planned and i.started_at < end
-                    and (i.ended_at is None or i.ended_at > start))
-    return PeriodFigures(period, end, availability(site_tl), site_tl, tuple(services), devices, incidents)
+    return cv.attributed_cause(outage.cause, status or outage.status)
 
 
 # ------------------------------------------------------------------------------------ the details
 
 
-def _overlap_s(s: datetime, e: datetime, segs: Iterable[Segment], slot: Slot) -> float:
+def _overlap_s(s: datetime, e: datetime, segs: Iterable[Segment], parts: frozenset[Part]) -> float:
     total = 0.0
     for seg in segs:
-        if seg.slot is slot and (c := _clip(seg.start, seg.end, s, e)):
+        if seg.part in parts and (c := clip(seg.start, seg.end, s, e)):
             total += (c[1] - c[0]).total_seconds()
     return total
+
+
+_NOT_MONITORED = frozenset({Part.NOT_RUNNING, Part.NOT_YET_MONITORED, Part.UNKNOWN})
 
 
 def incident_acks(data: ReportData, start: datetime, end: datetime) -> tuple[IncidentAck, ...]:
@@ -714,12 +387,15 @@ def incident_acks(data: ReportData, start: datetime, end: datetime) -> tuple[Inc
 
 
 def outage_lines(data: ReportData, period_fig: PeriodFigures, acks: Sequence[IncidentAck]) -> tuple[OutageLine, ...]:
-    start, end = period_fig.period.start, period_fig.window_end
+    """Every outage overlapping the period, measured up to the end of the record (``record_end``: now while
+    the monitor runs, else its last heartbeat — an outage still open then is "open at the end", and the
+    time after it is the monitor's, not the outage's)."""
+    start, end = period_fig.period.start, period_fig.record_end
     ack_by_incident = {a.incident.id: a for a in acks}
     timelines = {d.device.id: d.timeline for d in period_fig.devices}
     out: list[OutageLine] = []
     for o in data.outages:
-        clipped = _clip(o.started_at, o.end_or(end), start, end)
+        clipped = clip(o.started_at, o.end_or(end), start, end)
         if clipped is None:
             continue
         device = data.device(o.device)
@@ -729,9 +405,9 @@ def outage_lines(data: ReportData, period_fig: PeriodFigures, acks: Sequence[Inc
         out.append(OutageLine(
             outage=o, device=device, cause=attributed_cause(o),
             duration_s=((o.ended_at if not open_at_end and o.ended_at else end) - o.started_at).total_seconds(),
-            in_period_s=(e - s).total_seconds(), maintenance_s=_overlap_s(s, e, tl, Slot.MAINTENANCE),
-            unmonitored_s=_overlap_s(s, e, tl, Slot.UNMONITORED), started_before=o.started_at < start,
-            degraded_s=_overlap_s(s, e, tl, Slot.DEGRADED) if o.timeline else 0.0,
+            in_period_s=(e - s).total_seconds(), maintenance_s=_overlap_s(s, e, tl, frozenset({Part.MAINTENANCE})),
+            unmonitored_s=_overlap_s(s, e, tl, _NOT_MONITORED), started_before=o.started_at < start,
+            degraded_s=_overlap_s(s, e, tl, frozenset({Part.DEGRADED})) if o.timeline else 0.0,
             open_at_end=open_at_end,
             ack=ack_by_incident.get(o.incident_id) if o.incident_id is not None else None))
     out.sort(key=lambda x: (x.start, x.device.name, x.outage.id))
@@ -809,63 +485,17 @@ def recurrence(data: ReportData, start: datetime, end: datetime) -> tuple[Recurr
         if in_period:
             latest = in_period[-1]
             ordinal = sum(1 for f in in36 if f.cause is latest.cause and f.start <= latest.start)
-        out.append(Recurrence(d, age_years(d.installed, end, data.site.timezone), _count(in12), _count(in36),
-                              in_period, ordinal, tuple(in36)))
+        out.append(Recurrence(d, age_years(d.installed, end, data.site.timezone), count_causes(in12),
+                              count_causes(in36), in_period, ordinal, tuple(in36)))
     out.sort(key=lambda r: (-len(r.in_period), -r.total_12, -r.total_36, r.device.name))
     return tuple(out)
 
 
-def _count(fs: Iterable[Failure]) -> tuple[tuple[Cause, int], ...]:
+def count_causes(fs: Iterable[Failure]) -> tuple[tuple[Cause, int], ...]:
     c: dict[Cause, int] = defaultdict(int)
     for f in fs:
         c[f.cause] += 1
-    return tuple(sorted(c.items(), key=lambda kv: (-kv[1], _CAUSE_RANK.get(kv[0], 99))))
-
-
-def working_intervals(start: datetime, end: datetime, zone: str) -> list[tuple[datetime, datetime]]:
-    """Office working hours (:data:`WORKING_DAYS`, :data:`WORK_START`–:data:`WORK_END` local) in a window."""
-    tz = ZoneInfo(zone)
-    day = start.astimezone(tz).date()
-    last = end.astimezone(tz).date()
-    out: list[tuple[datetime, datetime]] = []
-    while day <= last:
-        if day.weekday() in WORKING_DAYS:
-            s = datetime.combine(day, WORK_START, tzinfo=tz).astimezone(UTC)
-            e = datetime.combine(day, WORK_END, tzinfo=tz).astimezone(UTC)
-            if c := _clip(s, e, start, end):
-                out.append(c)
-        day += timedelta(days=1)
-    return out
-
-
-def recording_timeline(data: ReportData, fig: PeriodFigures) -> tuple[str, Timeline] | None:
-    for svc in fig.services:
-        if svc.recording:
-            return svc.name, svc.timeline
-    servers = [d for d in fig.devices if d.device.kind == DeviceKind.RECORDING_SERVER and d.device.in_config]
-    if not servers:
-        return None
-    tl = combine("any", [d.timeline for d in servers], fig.period.start, fig.window_end)
-    return ", ".join(d.device.name for d in servers), tl
-
-
-def impact(data: ReportData, fig: PeriodFigures, start: datetime | None = None,
-           end: datetime | None = None) -> Impact | None:
-    """Recordings that could not be made (see the module docstring); None without the site's figure."""
-    expected = data.site.expected_daily_recordings
-    found = recording_timeline(data, fig)
-    if expected is None or found is None:
-        return None
-    name, tl = found
-    s = start or fig.period.start
-    e = end or fig.window_end
-    lost = 0.0
-    for ws, we in working_intervals(s, e, data.site.timezone):
-        for seg in tl:
-            if seg.slot.unavailable and (c := _clip(seg.start, seg.end, ws, we)):
-                lost += (c[1] - c[0]).total_seconds()
-    day_s = float((WORK_END.hour * 60 + WORK_END.minute - WORK_START.hour * 60 - WORK_START.minute) * 60)
-    return Impact(name, expected, lost, day_s, round(expected * lost / day_s))
+    return tuple(sorted(c.items(), key=lambda kv: (-kv[1], cause_rank(kv[0]))))
 
 
 def _union_seconds(intervals: Iterable[tuple[datetime, datetime]]) -> float:
@@ -886,7 +516,7 @@ def central_downtime(lines: Sequence[OutageLine], fig: PeriodFigures) -> tuple[f
     """Seconds (union over devices) and count of unavailable time caused upstream in the window."""
     timelines = {d.device.id: d.timeline for d in fig.devices}
     intervals = [(seg.start, seg.end) for dev, tl in timelines.items() for seg in tl
-                 if seg.slot.unavailable and seg.cause is Cause.UPSTREAM]
+                 if seg.part.unavailable and seg.cause is Cause.UPSTREAM]
     count = sum(1 for x in lines if x.central and x.unavailable and x.downtime_s > 0
                 and x.device.kind == DeviceKind.UPSTREAM)
     if not count:
@@ -953,93 +583,22 @@ def compute(data: ReportData, period: Period, now: datetime) -> ReportFigures:
     """All figures of a report of ``period``, as known at ``now``."""
     current = period_figures(data, period, now)
     previous = period_figures(data, period.previous(), now)
-    start, end = period.start, current.window_end
+    start, end, known = period.start, current.window_end, current.record_end
     acks = incident_acks(data, start, end)
     lines = outage_lines(data, current, acks)
     warnings = equipment_warnings(data, start, end)
     rec = recurrence(data, start, end)
     central_s, central_n = central_downtime(lines, current)
-    central, local = actions(data, lines, acks, warnings, rec, central_s, central_n, end)
+    central, local = actions(data, lines, acks, warnings, rec, central_s, central_n, known)
     headline = next((s for s in current.services if s.recording), current.services[0] if current.services else None)
+    gaps = tuple(GapRecord(c[0], c[1], g.reason) for g in data.gaps if (c := clip(g.start, g.end, start, end)))
+    if known < end:       # the open tail: the monitor is not running now and has said nothing since
+        gaps = (*gaps, GapRecord(known, end, TAIL_REASON))
+    began = data.monitoring_since
     return ReportFigures(
         site=data.site, period=period, now=now, current=current, previous=previous, outages=lines,
         open_at_end=tuple(x for x in lines if x.open_at_end), acknowledgements=acks, warnings=warnings,
-        recurrence=rec, impact=impact(data, current), central_actions=central, local_actions=local,
-        gaps=tuple(GapRecord(c[0], c[1], g.reason) for g in data.gaps if (c := _clip(g.start, g.end, start, end))),
-        maintenance=tuple(m for m in data.maintenance if _clip(m.start, m.end, start, end)),
-        central_down_s=central_s, headline=headline)
-
-
-# --------------------------------------------------------------------------------- detail selection
-
-
-@dataclass(frozen=True, slots=True)
-class OutageGroup:
-    """Outages of one device left out of the PDF's detailed list, summed up."""
-
-    device: DeviceInfo
-    count: int
-    downtime_s: float
-    causes: tuple[tuple[Cause, int], ...]
-
-
-def outage_detail(fig: ReportFigures, limit: int | None = DETAIL_LIMIT
-                  ) -> tuple[tuple[OutageLine, ...], tuple[OutageGroup, ...]]:
-    """(outages listed in full, in time order; the others summed up per device) — see "Detail in the PDF"."""
-    lines = fig.outages
-    if limit is None or len(lines) <= limit:
-        return lines, ()
-    central_devices = {a.device.id for a in fig.central_actions if a.device is not None}
-
-    def weight(x: OutageLine) -> tuple[int, int, float, float]:
-        return (0 if x.open_at_end else 1, 0 if x.device.id in central_devices or x.central else 1,
-                -x.downtime_s, x.start.timestamp())
-
-    chosen = set(id(x) for x in sorted(lines, key=weight)[:limit])
-    shown = tuple(x for x in lines if id(x) in chosen)
-    rest: dict[str, list[OutageLine]] = defaultdict(list)
-    for x in lines:
-        if id(x) not in chosen:
-            rest[x.device.id].append(x)
-    groups = [OutageGroup(xs[0].device, len(xs), sum(x.downtime_s for x in xs),
-                          _count(Failure(x.device.id, x.start, x.end, x.cause) for x in xs))
-              for xs in rest.values()]
-    groups.sort(key=lambda g: (-g.downtime_s, g.device.name))
-    return shown, tuple(groups)
-
-
-@dataclass(frozen=True, slots=True)
-class AckStats:
-    incidents: int
-    acknowledged: int
-    mean_s: float | None
-    median_s: float | None
-    slowest_s: float | None
-
-
-def ack_stats(acks: Sequence[IncidentAck]) -> AckStats:
-    times = sorted(t for a in acks if (t := a.time_to_ack_s) is not None)
-    n = len(times)
-    median = None if not n else (times[n // 2] if n % 2 else (times[n // 2 - 1] + times[n // 2]) / 2)
-    return AckStats(len(acks), n, sum(times) / n if n else None, median, times[-1] if n else None)
-
-
-def device_detail(devices: Sequence[DeviceFigures], limit: int | None = DEVICE_LIMIT) -> tuple[DeviceFigures, ...]:
-    """The per-device rows for the PDF: all of them (in report order) up to ``limit``; beyond it the ``limit``
-    devices with the most down + degraded time, in report order."""
-    if limit is None or len(devices) <= limit:
-        return tuple(devices)
-    ranked = sorted(range(len(devices)), key=lambda i: -(devices[i].availability.down_s
-                                                         + devices[i].availability.degraded_s))[:limit]
-    return tuple(devices[i] for i in sorted(ranked))
-
-
-def ack_detail(acks: Sequence[IncidentAck], limit: int | None = ACK_DETAIL_LIMIT) -> tuple[IncidentAck, ...]:
-    """Acknowledgements listed in the PDF: all when few; else those with notes, the unacknowledged and the
-    slowest, up to ``limit``, in time order."""
-    if limit is None or len(acks) <= limit:
-        return tuple(acks)
-    ranked = sorted(acks, key=lambda a: (0 if any(n.note for n in a.notes) else 1,
-                                         0 if a.acknowledged_at is None else 1, -(a.time_to_ack_s or 0.0)))
-    keep = set(id(a) for a in ranked[:limit])
-    return tuple(a for a in acks if id(a) in keep)
+        recurrence=rec, impact=impact(data, current, now), central_actions=central, local_actions=local,
+        gaps=gaps, maintenance=tuple(m for m in data.maintenance if clip(m.start, m.end, start, end)),
+        central_down_s=central_s, headline=headline,
+        monitoring_began=began if began is not None and start < began < end else None)

@@ -8,7 +8,6 @@ shown digit, so a service that was down for a minute never reads ``100 %``. A mi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Literal
@@ -25,10 +24,7 @@ MONTHS: Mapping[Lang, tuple[str, ...]] = {
     "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December"),
 }
-MONTHS_SHORT: Mapping[Lang, tuple[str, ...]] = {
-    "id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"),
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-}
+MONTHS_SHORT = vocabulary.words.MONTHS_SHORT
 DAYS: Mapping[Lang, tuple[str, ...]] = {
     "id": ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"),
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
@@ -38,14 +34,10 @@ DAYS_SHORT: Mapping[Lang, tuple[str, ...]] = {
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
 }
 
-
-
-
 FUNDING: Mapping[Lang, Mapping[str, str]] = {
     "id": {"apbn": "APBN (Kementerian)", "apbd": "APBD", "other": "lainnya"},
     "en": {"apbn": "national budget (APBN)", "apbd": "regional budget (APBD)", "other": "other"},
 }
-
 
 
 LABELS: Mapping[Lang, Mapping[str, str]] = {
@@ -301,17 +293,11 @@ def month_name(lang: Lang, month: int) -> str:
 # ------------------------------------------------------------------------------------------ numbers
 
 
-def format_number(value: float, lang: Lang, decimals: int = 0) -> str:
-    """``1.250`` / ``99,5`` (id) or ``1,250`` / ``99.5`` (en)."""
-    text = f"{value:,.{decimals}f}"
-    if lang == "id":
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
+format_number = vocabulary.format_number
 
 
 def _floor(value: float, decimals: int) -> float:
-    factor = float(10 ** decimals)
-    return float(math.floor(value * factor + 1e-9)) / factor
+    return vocabulary.formats.floor_to(value, decimals)
 
 
 def format_pct(value: float | None, lang: Lang) -> str:
@@ -338,41 +324,16 @@ def format_points(delta: float | None, lang: Lang) -> str:
     return sign + format_number(abs(delta), lang, decimals)
 
 
-_UNITS: Mapping[Lang, tuple[str, str, str, str]] = {
-    "id": ("hari", "jam", "menit", "detik"),
-    "en": ("d", "h", "min", "s"),
-}
-_SHORT_UNITS: Mapping[Lang, tuple[str, str, str, str]] = {
-    "id": ("hr", "j", "mnt", "dtk"),
-    "en": ("d", "h", "min", "s"),
-}
-
-
 def format_duration(seconds: float | None, lang: Lang, *, short: bool = False) -> str:
     """Two most significant units: ``2 hari 3 jam``, ``3 jam 15 menit``, ``45 detik`` (id);
     ``2 d 3 h``, ``3 h 15 min`` (en); ``short`` for tables: ``2 hr 3 j``, ``3 j 15 mnt``.
     None -> ``—``; 0 -> ``0 menit``."""
-    if seconds is None:
-        return "—"
-    total = round(seconds)
-    d, h, m, s = (_SHORT_UNITS if short else _UNITS)[lang]
-    if total == 0:
-        return f"0 {m}"
-    if total < 60:
-        return f"{total} {s}"
-    mins = (total + 30) // 60
-    days, rem = divmod(mins, 1440)
-    hours, minutes = divmod(rem, 60)
-    parts = [(days, d), (hours, h), (minutes, m)]
-    while parts and parts[0][0] == 0:
-        parts.pop(0)
-    parts = parts[:2]
-    return " ".join(f"{n} {u}" for n, u in parts if n) or f"0 {m}"
+    return vocabulary.format_duration(seconds, lang, short=short)
 
 
 def format_hours(seconds: float, lang: Lang) -> str:
     """Hours with one decimal, for charts: ``3,5 jam`` / ``3.5 h``."""
-    return f"{format_number(seconds / 3600, lang, 1)} {_UNITS[lang][1]}"
+    return f"{format_number(seconds / 3600, lang, 1)} {vocabulary.unit_name(lang, 'h', long=False)}"
 
 
 # -------------------------------------------------------------------------------------------- times
@@ -384,8 +345,7 @@ def _hm(dt: datetime, lang: Lang) -> str:
 
 def format_time(dt: datetime, zone: str, lang: Lang, *, label_zone: bool = True) -> str:
     """``08.15 WIB``."""
-    local = to_local(dt, zone)
-    return f"{_hm(local, lang)} {zone_label(zone)}" if label_zone else _hm(local, lang)
+    return vocabulary.format_time(dt, zone, lang) if label_zone else vocabulary.format_clock(dt, zone, lang)
 
 
 def format_datetime(dt: datetime | None, zone: str, lang: Lang, *, label_zone: bool = True,

@@ -19,7 +19,6 @@ from monitor.reports.figures import (
     Action,
     Recurrence,
     ReportFigures,
-    ack_stats,
     age_years,
 )
 from monitor.reports.i18n import (
@@ -37,6 +36,7 @@ from monitor.reports.i18n import (
     plural,
     status_name,
 )
+from monitor.reports.selection import ack_stats
 
 
 def _age(lang: Lang, years: int | None) -> str:

@@ -30,7 +30,7 @@ from markupsafe import Markup
 
 from monitor.clock import to_local, zone_label
 from monitor.errors import ReportError
-from monitor.reports import figures, i18n, narrative
+from monitor.reports import figures, i18n, narrative, selection
 from monitor.reports.escalation import Entry, EscalationFigures, Request
 from monitor.reports.figures import Action, OutageLine, ReportFigures
 from monitor.reports.i18n import Lang
@@ -243,16 +243,16 @@ def weekly_context(fig: ReportFigures, lang: Lang, charts: Mapping[str, str], *,
     undefined = any(x.failures == 0 for x in (fig.current.site, *(s.availability for s in fig.current.services),
                                               *(d.availability for d in fig.current.devices)))
     week = fig.period.iso_week
-    detail, others = figures.outage_detail(fig, None if full else figures.DETAIL_LIMIT)
+    detail, others = selection.outage_detail(fig, None if full else figures.DETAIL_LIMIT)
     if not full:
         others = others[:figures.DEVICE_LIMIT]
     return {
         "detail": detail, "others": others, "ack_summary": narrative.ack_summary(fig, lang),
         "recurrence": fig.recurrence if full else fig.recurrence[:figures.RECURRENCE_LIMIT],
-        "devices": figures.device_detail(fig.current.devices, None if full else figures.DEVICE_LIMIT),
+        "devices": selection.device_detail(fig.current.devices, None if full else figures.DEVICE_LIMIT),
         "central_actions": fig.central_actions if full else fig.central_actions[:figures.ACTION_LIMIT],
         "local_actions": fig.local_actions if full else fig.local_actions[:figures.ACTION_LIMIT],
-        "acks": figures.ack_detail(fig.acknowledgements, None if full else figures.ACK_DETAIL_LIMIT),
+        "acks": selection.ack_detail(fig.acknowledgements, None if full else figures.ACK_DETAIL_LIMIT),
         "f": f, "fig": fig, "site": fig.site, "lh": fig.site.letterhead, "title": title,
         "period_text": period_text(fig, lang),
         "footer": f"{title} · {fig.site.name} · " + (f"{week[0]}-W{week[1]:02d}" if week else fig.period.label),
@@ -286,9 +286,7 @@ def chart_inputs(fig: ReportFigures, lang: Lang) -> Any:
         for cause, secs in d.availability.down_by_cause:
             totals[cause] = totals.get(cause, 0.0) + secs
     by_cause = sorted(totals.items(), key=lambda kv: -kv[1])
-    caption = ("jam gangguan, dijumlah untuk semua perangkat" if lang == "id"
-               else "hours of downtime, summed over all devices")
-    return (rows, fig.period.start, fig.period.end, fig.site.timezone, lang, by_cause, caption)
+    return (rows, fig.period.start, fig.period.end, fig.site.timezone, lang, by_cause)
 
 
 def weekly_charts(fig: ReportFigures, lang: Lang) -> dict[str, str]:

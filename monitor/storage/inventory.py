@@ -41,7 +41,7 @@ def sync_inventory(session: Session, settings: Settings, now: datetime) -> dict[
         seen.add(key)
         drow = devices.get(key)
         if drow is None:
-            drow = DeviceRow(site_id=site.id, key=dev.id)
+            drow = DeviceRow(site_id=site.id, key=dev.id, added_at=now)
             session.add(drow)
         drow.name, drow.kind, drow.address = dev.name, dev.kind.value, dev.address
         drow.installed, drow.active, drow.updated_at = dev.installed, True, now

@@ -100,6 +100,9 @@ class DeviceRow(Base):
     installed: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime]
+    added_at: Mapped[datetime | None]
+    """When the device was first watched (its time before that is "not yet monitored"); NULL for devices
+    that existed before this column: they count from the first monitor start on record."""
 
 
 # ------------------------------------------------------------------------------ observations

@@ -62,6 +62,7 @@ WEEK = parse_week("2026-W47", ZONE)          # Mon 16 Nov 00:00 WIB .. Mon 23 No
 NOW = sc.wib(2026, 11, 23, 7, 0)             # the weekly run
 wib = sc.wib
 HOUR = 3600.0
+MONITORING_SINCE = sc.wib(2024, 1, 10, 9)     # the monitor's first start on record
 
 
 @pytest.fixture(scope="session")
@@ -82,14 +83,17 @@ def data(settings: Settings, *, outages: tuple[OutageRecord, ...] = (), history:
          gaps: tuple[GapRecord, ...] = (), maintenance: tuple[MaintenanceRecord, ...] | None = None,
          incidents: tuple[IncidentRecord, ...] = (), acks: tuple[AckRecord, ...] = (),
          observations: tuple[ObservationRecord, ...] = (), period: Period = WEEK,
-         monitoring_since: datetime | None = None) -> ReportData:
-    """ReportData for the office as the loader would produce it (config maintenance expanded)."""
+         monitoring_since: datetime | None = MONITORING_SINCE, last_heartbeat: datetime | None = None,
+         running: bool = True) -> ReportData:
+    """ReportData for the office as the loader would produce it (config maintenance expanded); by default the
+    monitor has run since long before the period and runs at ``now``."""
     site = settings.site("kantor")
     start = period.previous().start
     maint = config_maintenance(site, start, period.end) if maintenance is None else maintenance
     return ReportData(site=site, start=start, end=period.end, devices=device_infos(site), outages=outages,
                       history=outages if history is None else history, incidents=incidents, acks=acks,
-                      maintenance=maint, gaps=gaps, observations=observations, monitoring_since=monitoring_since)
+                      maintenance=maint, gaps=gaps, observations=observations, monitoring_since=monitoring_since,
+                      last_heartbeat=last_heartbeat, running=running)
 
 
 @pytest.fixture

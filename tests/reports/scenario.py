@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from monitor.domain import DeviceRef
@@ -27,9 +28,11 @@ from monitor.storage import Database
 from monitor.storage.inventory import sync_inventory
 from monitor.storage.models import (
     AcknowledgementRow,
+    DeviceRow,
     DeviceStateRow,
     EventRow,
     EvidenceRow,
+    HeartbeatRow,
     IncidentRow,
     MaintenanceRow,
     MonitorGapRow,
@@ -76,7 +79,20 @@ class EngineWriter:
         return self.ids[DeviceRef(site, device)]
 
     def monitor_started(self, time: datetime) -> None:
+        """The monitor's first start (the daemon adds the configured devices when it starts); it has been
+        running since, its last heartbeat at the writer's ``now``."""
         self.s.add(EventRow(time=time, kind="monitor_started", payload={"version": "test", "pid": 1}))
+        self.s.execute(update(DeviceRow).where(DeviceRow.added_at > time).values(added_at=time))
+        self.heartbeat(self.now)
+
+    def heartbeat(self, time: datetime) -> None:
+        """The monitor's last sign of life (a running monitor's is a few seconds old)."""
+        row = self.s.get(HeartbeatRow, "monitor")
+        if row is None:
+            self.s.add(HeartbeatRow(name="monitor", beat_at=time, started_at=time, boot_time=None, pid=1,
+                                    version="test"))
+        else:
+            row.beat_at = time
 
     def incident(self, site: str, start: datetime, end: datetime | None, cause: str, *, status: str = "down",
                  title: str = "", planned: bool = False, evidence: Iterable[dict[str, Any]] = (),

@@ -98,6 +98,7 @@ def test_a_device_removed_from_the_config_keeps_its_history(db: Database, office
                                                              tmp_path: Path) -> None:
     def fill(s: object) -> None:
         w = sc.EngineWriter(s, office, NOW)  # type: ignore[arg-type]
+        w.monitor_started(wib(2026, 1, 5, 9))
         w.outage("kantor", "ws", wib(2026, 11, 17, 8), wib(2026, 11, 17, 9), cause="power")
 
     db.call(fill)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from monitor.domain import Cause, Status
 from monitor.reports import figures as F
+from monitor.reports import selection as S
 from monitor.reports.data import AckRecord, GapRecord, IncidentRecord, MaintenanceRecord, ObservationRecord
 from monitor.reports.figures import Slot
 from monitor.settings import Settings
@@ -323,7 +324,7 @@ def test_acknowledgement_times_and_who(office: Settings) -> None:
     assert fig.outages[0].ack is by_id[1]
     unacked = [a for a in fig.local_actions if a.kind == "unacknowledged"]
     assert len(unacked) == 1 and unacked[0].since == wib(2026, 11, 19, 9)
-    stats = F.ack_stats(fig.acknowledgements)
+    stats = S.ack_stats(fig.acknowledgements)
     assert (stats.incidents, stats.acknowledged, stats.median_s, stats.slowest_s) == (3, 2, 450.0, 720.0)
 
 
@@ -348,13 +349,13 @@ def test_outage_detail_keeps_the_important_ones_and_sums_up_the_rest(office: Set
         hours=3 * i, minutes=5 + i), cause=Cause.SERVICE) for i in range(30)]
     outs.append(outage("srv1", wib(2026, 11, 22, 20), None, cause=Cause.LIGHTNING))
     fig = F.compute(data(office, outages=tuple(outs)), WEEK, NOW)
-    shown, rest = F.outage_detail(fig, limit=10)
+    shown, rest = S.outage_detail(fig, limit=10)
     assert len(shown) == 10 and list(shown) == sorted(shown, key=lambda x: x.start)
     assert any(x.device.id == "srv1" for x in shown)                  # the open, APBN-damage outage
     longest = sorted((x for x in fig.outages if x.device.id == "ws"), key=lambda x: -x.downtime_s)[:9]
     assert {id(x) for x in longest} <= {id(x) for x in shown}
     assert sum(g.count for g in rest) == 21 and rest[0].device.id == "ws"
-    assert F.outage_detail(fig, None) == (fig.outages, ())
+    assert S.outage_detail(fig, None) == (fig.outages, ())
 
 
 def test_mute_is_not_maintenance_and_windows_cover_only_their_devices(office: Settings) -> None:
@@ -408,4 +409,4 @@ def test_accounting_invariants(office: Settings, outs: tuple, gap_at: int, gap_l
         assert a.unmonitored_s >= min(gap_len + 1, 7 * 24 * 60 - gap_at) * 60   # the gap, clipped to the week
     for line in fig.outages:
         assert 0 <= line.downtime_s <= line.in_period_s <= line.duration_s + 1e-6
-    assert all(seg.slot in Slot for d in fig.current.devices for seg in d.timeline)
+    assert all(seg.part in Slot for d in fig.current.devices for seg in d.timeline)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from monitor.reports import figures
+from monitor.reports import figures, selection
 
 
 def dev(name: str, down: float, degraded: float = 0.0) -> SimpleNamespace:
@@ -14,13 +14,13 @@ def dev(name: str, down: float, degraded: float = 0.0) -> SimpleNamespace:
 
 def test_small_sites_keep_every_device_in_order() -> None:
     devices = [dev("a", 0), dev("b", 5), dev("c", 1)]
-    assert figures.device_detail(devices, 3) == tuple(devices)
-    assert figures.device_detail(devices, None) == tuple(devices)
+    assert selection.device_detail(devices, 3) == tuple(devices)
+    assert selection.device_detail(devices, None) == tuple(devices)
 
 
 def test_big_sites_keep_the_worst_devices_in_report_order() -> None:
     devices = [dev("a", 10), dev("b", 0), dev("c", 50), dev("d", 0, 30), dev("e", 1)]
-    shown = figures.device_detail(devices, 3)
+    shown = selection.device_detail(devices, 3)
     assert [d.name for d in shown] == ["a", "c", "d"]
 
 
