@@ -34,10 +34,10 @@ low because it is a consequence (a parent is down), not a root.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.clock import utc
 from monitor.domain import Cause, DeviceKind, MetricValue, ObservationKind, Status, format_duration, jsonable
@@ -53,6 +53,12 @@ EPISODE_KINDS = ON_BATTERY_KINDS | MAINS_KINDS | {_K.SPD_TRIPPED.value, _K.SPD_O
 ENGINE_FACT_KINDS = frozenset({"outage", "status", "maintenance"})
 """Evidence kinds the engine writes itself (besides :class:`ObservationKind`): another device's outage, a
 device's status (a parent's, a check's reason), the maintenance window that made an outage planned."""
+
+FACT_WINDOW = timedelta(seconds=60)
+"""A trap and a poll reporting the same thing of the same device this close together saw one event."""
+OPPOSITES: dict[str, str] = {_K.SPD_TRIPPED.value: _K.SPD_OK.value, _K.SPD_OK.value: _K.SPD_TRIPPED.value,
+                             _K.ON_BATTERY.value: _K.ON_MAINS.value, _K.ON_MAINS.value: _K.ON_BATTERY.value,
+                             _K.LINK_DOWN.value: _K.LINK_UP.value, _K.LINK_UP.value: _K.LINK_DOWN.value}
 
 CAUSE_RANK = (Cause.LIGHTNING, Cause.POWER, Cause.MAINTENANCE, Cause.UPSTREAM, Cause.HARDWARE, Cause.SERVICE,
               Cause.NETWORK, Cause.MONITOR_OFFLINE, Cause.UNKNOWN)
@@ -283,6 +289,60 @@ def infer(outage: OutageFacts, evidence: Sequence[Evidence], site: SiteFacts, w:
         return Verdict(Cause.HARDWARE, tuple(items),
                        f"hardware: down for {format_duration(down_for)} with power normal")
     return Verdict(Cause.UNKNOWN, (), "unknown: no evidence yet")
+
+
+PLAUSIBLE_MAINS_V = 100.0
+"""Below this, "the UPS is on line" is not mains power: its input is dead (a battery that ran out)."""
+
+
+def power_restored(voltage: float | None, status: str | None, band: tuple[float, float]) -> bool:
+    """Is this "power back"? Only with the input voltage in ``band`` (the mains band of the device), or the UPS
+    reporting on line (``OL`` in ``ups.status``) with a plausible voltage — never a bare status: a UPS whose
+    battery ran out leaves battery mode too, with 0 V on its input."""
+    if voltage is None:
+        return False
+    if band[0] <= voltage <= band[1]:
+        return True
+    flags = set(status.replace(",", " ").split()) if isinstance(status, str) else set()
+    return "OL" in flags and "OB" not in flags and voltage >= PLAUSIBLE_MAINS_V
+
+
+T = TypeVar("T")
+Fact = tuple[datetime, str | None, str, str]
+"""(time, device, kind, source) of one fact."""
+
+
+def sources_of(source: str) -> set[str]:
+    return {s for s in source.split("+") if s}
+
+
+def merge_facts(items: Iterable[T], fact_of: Callable[[T], Fact],
+                window: timedelta = FACT_WINDOW) -> list[tuple[T, str]]:
+    """One physical event, one fact: items in time order, each with the sources that saw it (``trap+poll``).
+
+    The same kind of fact of the same device seen by another source within ``window`` of the first sighting
+    (and with no opposite fact in between: on battery, then on mains, then on battery again are three facts)
+    is the same event; so is an exact repeat (the same fact copied into an incident and into its outages).
+    Two sightings by the same source at different times stay two events (two strikes counted by two polls)."""
+    out: list[tuple[T, str]] = []
+    firsts: dict[tuple[str | None, str], tuple[int, datetime, datetime]] = {}   # -> (index, first, last seen)
+    for item in sorted(items, key=lambda i: utc(fact_of(i)[0])):
+        at, device, kind, source = fact_of(item)
+        at = utc(at)
+        seen = firsts.get((device, kind))
+        if seen is not None:
+            index, first, last = seen
+            merged = sources_of(out[index][1])
+            if at == last or (at - first <= window and not sources_of(source) <= merged):
+                out[index] = (out[index][0], "+".join(sorted(merged | sources_of(source))))
+                firsts[(device, kind)] = (index, first, at)
+                continue
+        opposite = OPPOSITES.get(kind)
+        if opposite is not None:
+            firsts.pop((device, opposite), None)
+        firsts[(device, kind)] = (len(out), at, at)
+        out.append((item, source))
+    return out
 
 
 def incident_cause(causes: Iterable[Cause]) -> Cause:

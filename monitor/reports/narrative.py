@@ -7,11 +7,12 @@ central, the estimated impact, how long the monitor itself was off, and whether 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
 
+from monitor import vocabulary
 from monitor.domain import Cause, ObservationKind
-from monitor.reports.data import DeviceInfo, EvidenceItem
+from monitor.reports.data import AckRecord, DeviceInfo, EvidenceItem
 from monitor.reports.escalation import Entry, EscalationFigures, Request
 from monitor.reports.figures import (
     WORK_END,
@@ -83,34 +84,27 @@ def recurrence_sentence(lang: Lang, rec: Recurrence, cause: Cause | None = None)
             f"({rec.total_12} {plural(rec.total_12, lang, 'failure', 'failures')} in the last 12 months).")
 
 
-_SHOWN_VALUES = ("volt", "runtime", "charge", "pct", "percent", "temp", "load")
-
-
-def _values(values: Mapping[str, Any], lang: Lang) -> str:
-    """Measured values worth a reader's eye (voltage, runtime, charge, percentages, temperature, load)."""
-    shown: list[str] = []
-    for k, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, int | float | str):
-            continue
-        if not any(x in k.lower() for x in _SHOWN_VALUES):
-            continue
-        if len(shown) == 3:
-            break
-        val = format_number(v, lang, 0 if float(v).is_integer() else 1) if isinstance(v, int | float) else v
-        shown.append(f"{k} {val}")
-    return f" ({'; '.join(shown)})" if shown else ""
-
-
 def evidence_text(lang: Lang, item: EvidenceItem, zone: str, names: Mapping[str, str], *,
                   with_time: bool = True) -> str:
-    """One fact in the reader's language: ``16 Nov 2026 14.02 WIB, UPS Ruang Server: UPS beralih ke baterai``."""
-    what = observation_name(lang, item.kind) if item.kind in OBS_KINDS else (item.text or item.kind)
+    """One fact in the reader's language, rendered from its code and values (monitor/vocabulary/facts.py):
+    ``16 Nov 2026 14.02 WIB, UPS Ruang Server: UPS pakai baterai (tegangan masuk 0 V, muatan 100 %)``; a fact
+    seen by both a trap and a poll says so."""
+    what = vocabulary.fact(lang, item.kind, item.values, text=item.text)
+    if "+" in item.source:
+        what += f" ({vocabulary.word(lang, 'sources', sources=vocabulary.source_name(lang, item.source))})"
     who = names.get(item.device, item.device)
     head = f"{format_datetime(item.time, zone, lang)}, " if with_time and item.time else ""
-    return f"{head}{who + ': ' if who else ''}{what}{_values(item.values, lang)}"
+    return f"{head}{who + ': ' if who else ''}{what}"
 
 
-OBS_KINDS = frozenset(k.value for k in ObservationKind)
+_LEGACY_TITLE = re.compile(r"^(?P<name>.*): (?P<status>up|degraded|down|unreachable|unknown)$")
+
+
+def incident_title(lang: Lang, title: str) -> str:
+    """An incident's title in ``lang``: the engine writes ``<device name>: <status code>``; the status is shown
+    in words. A title someone wrote is shown as written."""
+    m = _LEGACY_TITLE.match(title)
+    return f"{m['name']}: {status_name(lang, m['status'])}" if m else title
 
 
 def working_time(seconds: float, lang: Lang) -> str:
@@ -181,13 +175,16 @@ def summary(fig: ReportFigures, lang: Lang) -> list[str]:
         if fig.open_at_end:
             first = fig.open_at_end[0]
             more = len(fig.open_at_end) - 1
-            age = format_duration((fig.window_end - first.start).total_seconds(), lang)
+            age = format_duration((fig.record_end - first.start).total_seconds(), lang)
+            last = format_datetime(fig.record_end, zone, lang)
             if lang == "id":
-                text += (f" Pada akhir periode {first.device.name} masih {status_name(lang, first.outage.status)} "
+                when_end = "Pada akhir periode" if fig.running else f"Saat monitor terakhir berjalan ({last})"
+                text += (f" {when_end} {first.device.name} masih {status_name(lang, first.outage.status)} "
                          f"(sejak {format_datetime(first.start, zone, lang)}, {age})"
                          + (f" dan {more} gangguan lain masih berlangsung." if more else "."))
             else:
-                text += (f" At the end of the period {first.device.name} was still "
+                when_end = "At the end of the period" if fig.running else f"When the monitor last ran ({last})"
+                text += (f" {when_end} {first.device.name} was still "
                          f"{status_name(lang, first.outage.status)} (since {format_datetime(first.start, zone, lang)}, "
                          f"{age})" + (f" and {more} other outages were ongoing." if more else "."))
         out.append(text)
@@ -200,11 +197,7 @@ def summary(fig: ReportFigures, lang: Lang) -> list[str]:
                    f"dilayani (jam kerja {working_hours(lang)})." if lang == "id" else
                    f"An estimated {format_number(fig.impact.recordings, lang)} e-KTP recordings could not be made "
                    f"(working hours {working_hours(lang)}).")
-    if cur.site.unmonitored_s > 0:
-        out.append(f"Monitor tidak berjalan selama {format_duration(cur.site.unmonitored_s, lang)}; waktu itu "
-                   "tidak dihitung sebagai normal." if lang == "id" else
-                   f"The monitor was not running for {format_duration(cur.site.unmonitored_s, lang)}; that time is "
-                   "not counted as up.")
+    out += not_monitored_sentences(fig, lang)
     n = len(fig.central_actions)
     if n:
         out.append(f"{n} hal memerlukan tindak lanjut Kementerian." if lang == "id" else
@@ -213,6 +206,53 @@ def summary(fig: ReportFigures, lang: Lang) -> list[str]:
         out.append("Tidak ada hal yang memerlukan tindak lanjut Kementerian." if lang == "id" else
                    "Nothing needs action by the Ministry.")
     return out
+
+
+def not_monitored_sentences(fig: ReportFigures, lang: Lang) -> list[str]:
+    """The time the record cannot vouch for, each part on its own (the same figures as the list of gaps and
+    the parts table): the monitor not running (recorded gaps, and the open tail since its last heartbeat when
+    it is not running now), and the time before monitoring began."""
+    zone = fig.site.timezone
+    site = fig.current.site
+    out: list[str] = []
+    if site.not_running_s > 0:
+        tail = fig.current.tail_s
+        since = format_datetime(fig.record_end, zone, lang)
+        if lang == "id":
+            text = f"Monitor tidak berjalan selama {format_duration(site.not_running_s, lang)}"
+            if tail > 0:
+                text += (f", termasuk {format_duration(tail, lang)} sejak tanda hidup terakhirnya ({since}): monitor "
+                         "tidak berjalan saat laporan ini dibuat")
+            out.append(text + "; waktu itu tidak dihitung sebagai normal maupun gangguan.")
+        else:
+            text = f"The monitor was not running for {format_duration(site.not_running_s, lang)}"
+            if tail > 0:
+                text += (f", including {format_duration(tail, lang)} since its last sign of life ({since}): it was "
+                         "not running when this report was made")
+            out.append(text + "; that time is counted neither as up nor as down.")
+    if site.not_yet_monitored_s > 0:
+        began = fig.monitoring_began
+        if lang == "id":
+            out.append(f"{format_duration(site.not_yet_monitored_s, lang)} belum dipantau"
+                       + (f" (pemantauan dimulai {format_datetime(began, zone, lang)})" if began else "")
+                       + " dan tidak dihitung.")
+        else:
+            out.append(f"{format_duration(site.not_yet_monitored_s, lang)} not yet monitored"
+                       + (f" (monitoring began {format_datetime(began, zone, lang)})" if began else "")
+                       + ", not counted.")
+    return out
+
+
+def parts_rows(fig: ReportFigures, lang: Lang) -> list[tuple[str, float]]:
+    """How the period divides, for the whole office: each part with its seconds, then the period itself; the
+    parts sum to it (the coverage model)."""
+    a = fig.current.site
+    rows = [(label(lang, "part_monitored"), a.observed_s), (status_name(lang, "maintenance"), a.maintenance_s),
+            (status_name(lang, "unknown"), a.unknown_s), (status_name(lang, "not_running"), a.not_running_s),
+            (status_name(lang, "not_yet_monitored"), a.not_yet_monitored_s),
+            (status_name(lang, "future"), a.future_s)]
+    return [(name, s) for name, s in rows if s > 0 or name == label(lang, "part_monitored")] + [
+        (label(lang, "part_period"), fig.period.seconds)]
 
 
 def action_text(lang: Lang, action: Action, fig: ReportFigures) -> str:
@@ -236,11 +276,13 @@ def action_text(lang: Lang, action: Action, fig: ReportFigures) -> str:
         if r is not None and action.cause is not None and (
                 r.ordinal_for(action.cause) >= 2 or r.total_12 >= 2):
             extra = " " + recurrence_sentence(lang, r, action.cause)
-        if lang == "id":
-            return (f"{device_phrase(lang, dev, age=age)} terhenti karena {cause} sejak {since} "
+        if lang == "id":   # "sejak" only while it lasts; an outage that is over stopped "pada" a time
+            return (f"{device_phrase(lang, dev, age=age)} terhenti karena {cause} "
+                    f"{'sejak' if action.ongoing else 'pada'} {since} "
                     f"({action.count} kali, total {dur}{ongoing_id}). Perangkat dibeli dari APBN: mohon "
                     f"penggantian atau perbaikan oleh Kementerian.{extra}")
-        return (f"{device_phrase(lang, dev, age=age)} stopped because of {cause} since {since} "
+        return (f"{device_phrase(lang, dev, age=age)} stopped because of {cause} "
+                f"{'since' if action.ongoing else 'at'} {since} "
                 f"({action.count} {plural(action.count or 0, lang, 'time', 'times')}, {dur} in total{ongoing_en}). "
                 f"Bought from the national budget: please replace or repair it.{extra}")
     if k == "upstream":
@@ -275,16 +317,20 @@ def action_text(lang: Lang, action: Action, fig: ReportFigures) -> str:
         return f"{device_phrase(lang, dev, funding=False)}: {', '.join(whats)}; {last}.{ask}"
     if k == "open_outage":
         st = status_name(lang, action.detail or "down")
+        last = "" if fig.running else (
+            f" saat monitor terakhir berjalan ({format_datetime(fig.record_end, zone, lang)})" if lang == "id" else
+            f" when the monitor last ran ({format_datetime(fig.record_end, zone, lang)})")
         if lang == "id":
-            return f"{device_phrase(lang, dev, funding=False)} masih {st} sejak {since} ({dur}), penyebab: {cause}."
-        return f"{device_phrase(lang, dev, funding=False)} still {st} since {since} ({dur}), cause: {cause}."
+            return (f"{device_phrase(lang, dev, funding=False)} masih {st}{last} sejak {since} ({dur}), "
+                    f"penyebab: {cause}.")
+        return f"{device_phrase(lang, dev, funding=False)} still {st}{last} since {since} ({dur}), cause: {cause}."
     if k == "unacknowledged":
-        title = action.detail or cause
+        title = incident_title(lang, action.detail) if action.detail else cause
         if lang == "id":
             return f"Insiden \u201c{title}\u201d sejak {since} belum ditanggapi petugas{ongoing_id}."
         return f"Incident \u201c{title}\u201d since {since} was not acknowledged{ongoing_en}."
     if k == "unknown_state":
-        why = f" ({action.detail})" if action.detail else ""
+        why = f" ({vocabulary.localize_reason(action.detail, lang)})" if action.detail else ""
         if lang == "id":
             return (f"{device_phrase(lang, dev, funding=False)} tidak dapat diperiksa sejak {since}{why}; "
                     "periksa konfigurasi atau kredensial SNMP.")
@@ -445,14 +491,19 @@ def entry_text(e: Entry, lang: Lang, zone: str, names: Mapping[str, str]) -> str
     if e.kind == "evidence" and e.evidence is not None:
         return evidence_text(lang, e.evidence, zone, names, with_time=False)
     if e.kind == "ack" and e.ack is not None:
-        note = f": \u201c{e.ack.note}\u201d" if e.ack.note else ""
-        return (f"Ditanggapi oleh {e.ack.user_name}{note}" if lang == "id" else
-                f"Acknowledged by {e.ack.user_name}{note}")
+        return ack_text(lang, e.ack)
     if e.kind == "escalation":
-        return f"Eskalasi ke {e.detail}" if lang == "id" else f"Escalated to {e.detail}"
+        return vocabulary.word(lang, "escalated", audience=vocabulary.audience_name(lang, e.detail or "")).capitalize()
     if e.kind == "incident_end":
         return "Gangguan berakhir" if lang == "id" else "Outage ends"
     return e.kind
+
+
+def ack_text(lang: Lang, ack: AckRecord) -> str:
+    """``Budi menangani gangguan (tombol ✋ Tangani di Telegram): “sedang ke lokasi”`` — who did what."""
+    how = vocabulary.lookup(vocabulary.ACK_SOURCES, lang, ack.source or "button")
+    note = f": \u201c{ack.note}\u201d" if ack.note else ""
+    return vocabulary.word(lang, "acknowledged", name=ack.user_name, how=how) + note
 
 
 def request_text(r: Request, esc: EscalationFigures, lang: Lang) -> str:

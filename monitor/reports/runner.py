@@ -37,14 +37,14 @@ from monitor.clock import Clock
 from monitor.domain import Audience
 from monitor.errors import ReportError
 from monitor.reports import csvout, narrative, render
-from monitor.reports.data import ReportData, incident_site, load_report_data
+from monitor.reports.data import ReportData, load_report_data, parse_time
 from monitor.reports.escalation import EVIDENCE_BEFORE, escalation_figures
 from monitor.reports.figures import ReportFigures, compute
 from monitor.reports.i18n import Lang, lang_of
 from monitor.reports.period import Period, week_of
 from monitor.settings import Settings
 from monitor.storage import Database
-from monitor.storage.models import EventRow, ReportRunRow
+from monitor.storage.models import EventRow, IncidentRow, ReportRunRow
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +105,13 @@ def report_language(settings: Settings, site_id: str, language: str | None) -> L
 # ------------------------------------------------------------------------------------------- building
 
 
-def load_figures(session: Session, settings: Settings, site_id: str, period: Period, now: datetime) -> ReportFigures:
-    """Read what the report of ``period`` needs (this period and the previous one) and compute it."""
-    data = load_report_data(session, settings, site_id, period.previous().start, period.end)
+def load_figures(session: Session, settings: Settings, site_id: str, period: Period, now: datetime, *,
+                 running: bool | None = None) -> ReportFigures:
+    """Read what the report of ``period`` needs (this period and the previous one) and compute it.
+    ``running``: the monitor runs at ``now`` (the daemon says so); None infers it from the heartbeat, so a
+    report built while the monitor is stopped counts the time since its last heartbeat as not running."""
+    data = load_report_data(session, settings, site_id, period.previous().start, period.end, now=now,
+                            running=running)
     return compute(data, period, now)
 
 
@@ -145,14 +149,16 @@ def _check_period(period: Period, now: datetime) -> None:
 
 def build_report(settings: Settings, db: Database, site_id: str, period: Period, now: datetime, *,
                  out_dir: Path | None = None, formats: Sequence[str] | None = None,
-                 language: str | None = None, charts_in_child: bool = False) -> BuiltReport:
+                 language: str | None = None, charts_in_child: bool = False,
+                 running: bool | None = None) -> BuiltReport:
     """Build one site's report for ``period`` (synchronously) and record it in ``report_runs``
-    (``charts_in_child``: see :func:`render_report`)."""
+    (``charts_in_child``: see :func:`render_report`; ``running``: see :func:`load_figures`)."""
     _check_period(period, now)
     t0 = time.perf_counter()
     lang = report_language(settings, site_id, language)
     fmts = parse_formats(formats, settings.reports.formats)
-    fig = db.call(lambda s: load_figures(s, settings, site_id, period, now), "reading the report data")
+    fig = db.call(lambda s: load_figures(s, settings, site_id, period, now, running=running),
+                  "reading the report data")
     kind = run_kind(period)
     rendered = render_report(fig, lang, report_dir(settings, out_dir, site_id), basename(kind, site_id, period, lang),
                              fmts, charts_in_child=charts_in_child)
@@ -165,12 +171,14 @@ def build_report(settings: Settings, db: Database, site_id: str, period: Period,
 async def build_report_async(settings: Settings, db: Database, site_id: str, period: Period, now: datetime, *,
                              out_dir: Path | None = None, formats: Sequence[str] | None = None,
                              language: str | None = None, record: bool = True) -> BuiltReport:
-    """:func:`build_report` for the daemon: the event loop never waits on rendering."""
+    """:func:`build_report` for the daemon (which is running: its own time is monitored): the event loop
+    never waits on rendering."""
     _check_period(period, now)
     t0 = time.perf_counter()
     lang = report_language(settings, site_id, language)
     fmts = parse_formats(formats, settings.reports.formats)
-    fig = await db.run(lambda s: load_figures(s, settings, site_id, period, now), "reading the report data")
+    fig = await db.run(lambda s: load_figures(s, settings, site_id, period, now, running=True),
+                       "reading the report data")
     kind = run_kind(period)
     directory = report_dir(settings, out_dir, site_id)
     name = basename(kind, site_id, period, lang)
@@ -286,7 +294,8 @@ async def run_weekly(settings: Settings, db: Database, site_id: str, period: Per
     if existing is not None and existing.status == BUILT and existing.files and await asyncio.to_thread(
             lambda: all(Path(p).is_file() for p in existing.files.values())):
         files = {k: Path(v) for k, v in existing.files.items()}
-        fig = await db.run(lambda s: load_figures(s, settings, site_id, period, now), "reading the report data")
+        fig = await db.run(lambda s: load_figures(s, settings, site_id, period, now, running=True),
+                           "reading the report data")
         caption = narrative.caption(fig, lang)
         reused = True
     else:
@@ -326,63 +335,121 @@ def _escalation_language(settings: Settings, site_id: str, language: str | None)
 
 
 @dataclass(frozen=True, slots=True)
-class _IncidentInput:
+class _Letter:
+    """What one escalation document is about: the incident, its site, and the escalation step it is for."""
+
     site_id: str
-    data: ReportData
-    period: Period          # the incident: start to its end (or ``now`` while open)
+    incident_id: int
+    started_at: datetime
+    step: datetime          # the latest escalation step fired (the incident's start before any)
+    period: Period          # the report_runs key: (incident start, step)
+    existing: RunRecord | None
+    earlier: int = 0        # documents of earlier steps of this incident
 
 
-def _escalation_input(settings: Settings, incident_id: int, now: datetime, session: Session) -> _IncidentInput:
-    try:
-        site_id, start, end = incident_site(session, incident_id)
-    except KeyError:
-        raise ReportError(f"no incident #{incident_id}", permanent=True) from None
-    stop = max(end if end is not None else now, start + timedelta(seconds=1))
-    data = load_report_data(session, settings, site_id, start - EVIDENCE_BEFORE, stop + timedelta(seconds=1))
-    period = Period(start, stop, settings.site(site_id).timezone, "range", f"incident-{incident_id}")
-    return _IncidentInput(site_id, data, period)
+def escalation_step(escalation: Mapping[str, object] | None, started_at: datetime) -> datetime:
+    """The time of the latest escalation step fired for an incident (``incidents.escalation["fired"]``), or
+    its start when none has fired: one document per incident and step."""
+    fired = (escalation or {}).get("fired")
+    times = [t for v in (fired.values() if isinstance(fired, dict) else ()) if (t := parse_time(v)) is not None]
+    return max(times, default=started_at)
 
 
-def _escalation_render(settings: Settings, inp: _IncidentInput, incident_id: int, now: datetime,
-                       out_dir: Path | None, lang: Lang, formats: Sequence[str]) -> render.Rendered:
-    esc = escalation_figures(inp.data, incident_id, now)
-    html = render.escalation_html(esc, settings.site(inp.site_id), lang)
-    name = basename("escalation", inp.site_id, inp.period, lang, incident_id)
-    fmts = [f for f in formats if f != "csv"] or ["pdf"]
-    return render.write_files(report_dir(settings, out_dir, inp.site_id), name, fmts, pdf_html=lambda: html,
-                              html_file=lambda: html, csv_bytes=None)
+def _letter(settings: Settings, incident_id: int, session: Session) -> _Letter:
+    row = session.get(IncidentRow, incident_id)
+    if row is None:
+        raise ReportError(f"no incident #{incident_id}", permanent=True)
+    step = max(escalation_step(row.escalation, row.started_at), row.started_at + timedelta(seconds=1))
+    period = Period(row.started_at, step, settings.site(row.site_id).timezone, "range", f"incident-{incident_id}")
+    earlier = session.scalar(select(func.count()).select_from(ReportRunRow).where(
+        ReportRunRow.kind == "escalation", ReportRunRow.incident_id == incident_id, ReportRunRow.period_end < step))
+    return _Letter(row.site_id, incident_id, row.started_at, step, period,
+                   get_run(session, row.site_id, "escalation", period.start, period.end), int(earlier or 0))
 
 
-def _record_escalation(inp: _IncidentInput, incident_id: int, now: datetime, files: Mapping[str, Path],
+def _letter_data(settings: Settings, letter: _Letter, now: datetime, running: bool | None,
+                 session: Session) -> ReportData:
+    row = session.get(IncidentRow, letter.incident_id)
+    end = row.ended_at if row is not None and row.ended_at is not None else now
+    stop = max(end, letter.started_at + timedelta(seconds=1))
+    return load_report_data(session, settings, letter.site_id, letter.started_at - EVIDENCE_BEFORE,
+                            stop + timedelta(seconds=1), now=now, running=running)
+
+
+def _file_key(fmt: str, lang: Lang, main: Lang) -> str:
+    return fmt if lang == main else f"{lang}:{fmt}"
+
+
+def _reusable(letter: _Letter, lang: Lang, main: Lang) -> dict[str, Path] | None:
+    """The files of this incident and step already made in ``lang`` (None when there are none)."""
+    if letter.existing is None:
+        return None
+    files = {fmt: Path(p) for fmt in ("pdf", "html") if (p := letter.existing.files.get(_file_key(fmt, lang, main)))}
+    return files if files and all(p.is_file() for p in files.values()) else None
+
+
+def _escalation_render(settings: Settings, letter: _Letter, data: ReportData, now: datetime, out_dir: Path | None,
+                       lang: Lang) -> render.Rendered:
+    esc = escalation_figures(data, letter.incident_id, now)
+    html = render.escalation_html(esc, settings.site(letter.site_id), lang)
+    name = basename("escalation", letter.site_id, letter.period, lang, letter.incident_id)
+    if letter.earlier:   # a later step's letter never replaces an earlier step's file
+        name += f"-{letter.earlier + 1}"
+    return render.write_files(report_dir(settings, out_dir, letter.site_id), name, ("pdf", "html"),
+                              pdf_html=lambda: html, html_file=lambda: html, csv_bytes=None)
+
+
+def _record_escalation(letter: _Letter, lang: Lang, main: Lang, now: datetime, files: Mapping[str, Path],
                        session: Session) -> int:
-    return record_run(session, site_id=inp.site_id, kind="escalation", period=inp.period, now=now, files=files,
-                      status=BUILT, incident_id=incident_id)
+    merged = {k: Path(v) for k, v in (letter.existing.files if letter.existing else {}).items()}
+    merged.update({_file_key(fmt, lang, main): path for fmt, path in files.items()})
+    return record_run(session, site_id=letter.site_id, kind="escalation", period=letter.period, now=now,
+                      files=merged, status=BUILT, incident_id=letter.incident_id)
+
+
+def _chosen(files: Mapping[str, Path], formats: Sequence[str]) -> dict[str, Path]:
+    wanted = [f for f in formats if f != "csv"] or ["pdf"]
+    return {f: files[f] for f in wanted if f in files}
 
 
 async def build_escalation_report(settings: Settings, db: Database, incident_id: int, now: datetime,
                                   out_dir: Path | None = None, *, language: str | None = None,
                                   formats: Sequence[str] = ("pdf",)) -> Path:
-    """The escalation letter for one incident (the PDF's path); recorded in ``report_runs`` (kind
-    ``escalation``, period = the incident). Rendering runs in a worker thread. The alerting side receives
-    this from the composition root as ``escalation_report(incident_id)`` (see :class:`ReportService`).
-    Raises :class:`ReportError` for an unknown incident."""
-    inp = await db.run(lambda s: _escalation_input(settings, incident_id, now, s), "reading the incident")
-    lang = _escalation_language(settings, inp.site_id, language)
-    rendered = await asyncio.to_thread(_escalation_render, settings, inp, incident_id, now, out_dir, lang,
-                                       parse_formats(formats, ("pdf",)))
-    await db.run(lambda s: _record_escalation(inp, incident_id, now, rendered.files, s), "recording the run")
-    return rendered.files.get("pdf") or next(iter(rendered.files.values()))
+    """The escalation letter for one incident (the PDF's path), for the daemon (which is running).
+
+    **One document per incident and escalation step, whoever asks for it**: the first request after a step
+    fired renders the letter (PDF and HTML, one rendering) and records it in ``report_runs`` (kind
+    ``escalation``, period = incident start .. step time); every later request for the same step gets the same
+    files. Rendering runs in a worker thread. The alerting side receives this from the composition root as
+    ``escalation_report(incident_id)`` (see :class:`ReportService`). :class:`ReportError` for an unknown
+    incident."""
+    letter = await db.run(lambda s: _letter(settings, incident_id, s), "reading the incident")
+    main = _escalation_language(settings, letter.site_id, None)
+    lang = _escalation_language(settings, letter.site_id, language)
+    files = await asyncio.to_thread(_reusable, letter, lang, main)
+    if files is None:
+        data = await db.run(lambda s: _letter_data(settings, letter, now, True, s), "reading the incident")
+        rendered = await asyncio.to_thread(_escalation_render, settings, letter, data, now, out_dir, lang)
+        files = rendered.files
+        await db.run(lambda s: _record_escalation(letter, lang, main, now, files, s), "recording the run")
+    chosen = _chosen(files, parse_formats(formats, ("pdf",)))
+    return chosen.get("pdf") or next(iter(chosen.values()))
 
 
 def build_escalation_files(settings: Settings, db: Database, incident_id: int, now: datetime,
                            out_dir: Path | None = None, *, language: str | None = None,
-                           formats: Sequence[str] = ("pdf",)) -> dict[str, Path]:
-    """Synchronous :func:`build_escalation_report` for the CLI; returns every file written."""
-    inp = db.call(lambda s: _escalation_input(settings, incident_id, now, s), "reading the incident")
-    lang = _escalation_language(settings, inp.site_id, language)
-    rendered = _escalation_render(settings, inp, incident_id, now, out_dir, lang, parse_formats(formats, ("pdf",)))
-    db.call(lambda s: _record_escalation(inp, incident_id, now, rendered.files, s), "recording the run")
-    return rendered.files
+                           formats: Sequence[str] = ("pdf",), running: bool | None = None) -> dict[str, Path]:
+    """Synchronous :func:`build_escalation_report` for the CLI (the same document for the same step);
+    returns the requested files."""
+    letter = db.call(lambda s: _letter(settings, incident_id, s), "reading the incident")
+    main = _escalation_language(settings, letter.site_id, None)
+    lang = _escalation_language(settings, letter.site_id, language)
+    files = _reusable(letter, lang, main)
+    if files is None:
+        data = db.call(lambda s: _letter_data(settings, letter, now, running, s), "reading the incident")
+        files = _escalation_render(settings, letter, data, now, out_dir, lang).files
+        db.call(lambda s: _record_escalation(letter, lang, main, now, files, s), "recording the run")
+    return _chosen(files, parse_formats(formats, ("pdf",)))
 
 
 # ---------------------------------------------------------------------------------------- for wiring

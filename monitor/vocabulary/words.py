@@ -130,6 +130,11 @@ ACK_SOURCES: Table = {
            "cli": "the ektp-monitor command"},
 }
 
+AUDIENCES: Table = {
+    "id": {"it_staff": "staf TI", "head_of_office": "Kepala Dinas", "ministry_liaison": "penghubung Kemendagri"},
+    "en": {"it_staff": "IT staff", "head_of_office": "head of office", "ministry_liaison": "Ministry liaison"},
+}
+
 UNITS: Table = {
     "id": {"d": "hari", "h": "jam", "min": "menit", "s": "detik"},
     "en": {"d": "d", "h": "h", "min": "min", "s": "s"},
@@ -161,7 +166,8 @@ WORDS: Table = {
            "down_without_evidence": "mati {duration} dengan listrik normal dan tanpa bukti lain",
            "host_power_loss": "komputer monitor mati dan menyala ulang (kemungkinan listrik kantor padam)",
            "check_failed": "pemeriksaan tidak berhasil (rincian di log monitor)",
-           "still_answering": "yang masih menjawab: {checks}", "planned": "pemeliharaan terencana: {reason}"},
+           "still_answering": "yang masih menjawab: {checks}", "planned": "pemeliharaan terencana: {reason}",
+           "acknowledged": "{name} menangani gangguan ({how})", "escalated": "eskalasi ke {audience}"},
     "en": {"local_time": "Local time", "no_downtime": "No downtime",
            "downtime_axis": "{unit} of downtime, summed over all devices",
            "since": "since", "for": "for", "limit": "limit", "range": "{low}–{high}", "counter": "counter",
@@ -174,13 +180,15 @@ WORDS: Table = {
            "down_without_evidence": "down for {duration} with power normal and no other evidence",
            "host_power_loss": "the monitor's computer lost power and rebooted (probably a site power cut)",
            "check_failed": "the check did not succeed (details in the monitor log)",
-           "still_answering": "still answering: {checks}", "planned": "planned maintenance: {reason}"},
+           "still_answering": "still answering: {checks}", "planned": "planned maintenance: {reason}",
+           "acknowledged": "{name} took the outage on ({how})", "escalated": "escalated to {audience}"},
 }
 
 TABLES: Mapping[str, Table] = {
     "statuses": STATUSES, "causes": CAUSES, "causes_short": CAUSES_SHORT, "device_kinds": DEVICE_KINDS,
     "observations": OBSERVATIONS, "gap_reasons": GAP_REASONS, "sources": SOURCES,
-    "transfer_causes": TRANSFER_CAUSES, "ack_sources": ACK_SOURCES, "units": UNITS, "units_short": UNITS_SHORT,
+    "transfer_causes": TRANSFER_CAUSES, "ack_sources": ACK_SOURCES, "audiences": AUDIENCES, "units": UNITS,
+    "units_short": UNITS_SHORT,
     "units_long": UNITS_LONG, "words": WORDS,
 }
 """Every code table of the vocabulary (the language test reads its words from here)."""
@@ -219,6 +227,10 @@ def observation_name(lang: str, kind: str) -> str:
 
 def gap_reason_name(lang: str, reason: str) -> str:
     return lookup(GAP_REASONS, lang, reason)
+
+
+def audience_name(lang: str, audience: str) -> str:
+    return lookup(AUDIENCES, lang, audience)
 
 
 def unit_name(lang: str, unit: str, *, long: bool = True) -> str:
