@@ -120,7 +120,8 @@ def _evidence(items: Iterable[Any], names: Mapping[str, str]) -> list[EvidenceLi
         key = (when.isoformat(), device, str(item["kind"]))
         values = item.get("values") if isinstance(item.get("values"), Mapping) else {}
         out.setdefault(key, EvidenceLine(when, names.get(str(device), str(device)) if device else None,
-                                         str(item["kind"]), str(item.get("text", "")), dict(values or {})))
+                                         str(item["kind"]), str(item.get("text", "")), dict(values or {}),
+                                         str(item.get("source") or "")))
     return sorted(out.values(), key=lambda e: e.time)
 
 

@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 from alerts.reasons import localize_reason
 from monitor import vocabulary
 from monitor.clock import to_local, utc, zone_label
+from monitor.engine.causes import merge_facts
 
 Lang = Literal["id", "en"]
 Mode = Literal["alert", "update", "reminder", "escalation", "recovery", "short"]
@@ -37,8 +38,6 @@ MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 
 STATUS_EMOJI = {"down": "🔴", "unreachable": "🟠", "degraded": "🟡", "unknown": "⚪", "up": "🟢"}
-_MONTHS = {"id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"),
-           "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")}
 
 PHRASES: dict[str, dict[str, str]] = {
     "id": {
@@ -59,7 +58,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "head.planned": "PEMELIHARAAN",
         "since": "sejak", "recovered": "pulih", "cause": "Penyebab", "evidence_more": "bukti lain",
         "todo": "Tindakan", "duration": "Durasi", "open_for": "sudah", "battery": "Baterai",
-        "runtime_left": "sisa ±{minutes} menit", "acked_by": "Ditangani", "not_acked": "Belum ada yang menangani.",
+        "runtime_left": "sisa ±{duration}", "acked_by": "Ditangani", "not_acked": "Belum ada yang menangani.",
         "esc.unacked": "Belum ditangani {duration} sejak {time}.",
         "esc.open": "Masih terbuka {duration} sejak {time}.",
         "esc.cause": "Penyebab {cause}: kemungkinan perlu penggantian perangkat dari pusat.",
@@ -72,10 +71,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "btn.ack_n": "✋ Tangani #{id}",
         "digest.head": "Selama offline {start}–{end}", "digest.count": "{count} pesan tertunda, urut waktu kejadian:",
         "digest.part": "bagian {part}/{parts}", "digest.open": "Masih terbuka sekarang",
-        "audience.it_staff": "staf TI", "audience.head_of_office": "Kepala Dinas",
-        "audience.ministry_liaison": "penghubung Kemendagri",
         "planned": "terencana",
-        "dur.d": "hari", "dur.h": "jam", "dur.m": "menit", "dur.s": "detik",
         "sum.opened": "gangguan mulai: {devices} ({cause})", "sum.device_down": "{device} {status}",
         "sum.device_changed": "{device} kini {status}", "sum.cause_changed": "penyebab kini {cause}",
         "sum.device_up": "{device} pulih setelah {duration}", "sum.closed": "pulih setelah {duration} ({cause})",
@@ -156,7 +152,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "head.planned": "MAINTENANCE",
         "since": "since", "recovered": "recovered", "cause": "Cause", "evidence_more": "more evidence",
         "todo": "Action", "duration": "Duration", "open_for": "open for", "battery": "Battery",
-        "runtime_left": "about {minutes} min left", "acked_by": "Handled by", "not_acked": "Nobody has taken it yet.",
+        "runtime_left": "about {duration} left", "acked_by": "Handled by", "not_acked": "Nobody has taken it yet.",
         "esc.unacked": "Not acknowledged for {duration} since {time}.",
         "esc.open": "Still open for {duration} since {time}.",
         "esc.cause": "Cause {cause}: replacement equipment from the Ministry is probably needed.",
@@ -168,10 +164,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "btn.ack_n": "✋ Ack #{id}",
         "digest.head": "While offline {start}–{end}", "digest.count": "{count} delayed messages, in order of events:",
         "digest.part": "part {part}/{parts}", "digest.open": "Open now",
-        "audience.it_staff": "IT staff", "audience.head_of_office": "head of office",
-        "audience.ministry_liaison": "Ministry liaison",
         "planned": "planned",
-        "dur.d": "d", "dur.h": "h", "dur.m": "min", "dur.s": "s",
         "sum.opened": "outage started: {devices} ({cause})", "sum.device_down": "{device} {status}",
         "sum.device_changed": "{device} now {status}", "sum.cause_changed": "cause now {cause}",
         "sum.device_up": "{device} up after {duration}", "sum.closed": "recovered after {duration} ({cause})",
@@ -243,11 +236,13 @@ def phrase(lang: str, key: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
-_DOMAIN_WORDS = {"obs": vocabulary.OBSERVATIONS, "cause": vocabulary.CAUSES, "status": vocabulary.STATUSES}
+_DOMAIN_WORDS = {"obs": vocabulary.OBSERVATIONS, "cause": vocabulary.CAUSES, "status": vocabulary.STATUSES,
+                 "audience": vocabulary.AUDIENCES}
 
 
 def _domain_word(lang: str, key: str) -> str | None:
-    """``obs.*``, ``cause.*`` and ``status.*`` come from monitor.vocabulary: the same words as the reports."""
+    """``obs.*``, ``cause.*``, ``status.*`` and ``audience.*`` come from monitor.vocabulary: the same words as
+    the reports."""
     group, _, name = key.partition(".")
     table = _DOMAIN_WORDS.get(group)
     if table is None:
@@ -263,22 +258,9 @@ def _lang(lang: str) -> str:
 
 
 def format_duration(seconds: float, lang: str = "id") -> str:
-    """``1 jam 12 menit``, ``2 hari 3 jam``, ``45 detik`` (two largest units, whole minutes from 10 minutes
-    on; en: ``1 h 12 min``)."""
-    secs = max(0, round(seconds))
-    if secs >= 600:
-        secs -= secs % 60
-    units = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
-    parts: list[str] = []
-    for unit, size in units:
-        if secs >= size or (unit == "s" and not parts):
-            value = secs // size
-            secs -= value * size
-            if value or unit == "s":
-                parts.append(f"{value} {phrase(lang, 'dur.' + unit)}")
-        if len(parts) == 2:
-            break
-    return " ".join(parts)
+    """``1 jam 12 menit``, ``2 hari 3 jam``, ``4 menit 30 detik`` (two largest units, seconds kept below ten
+    minutes; en: ``1 h 12 min``) — the vocabulary's durations."""
+    return vocabulary.format_duration(seconds, _lang(lang), precise=True)
 
 
 def parse_time(value: str) -> datetime:
@@ -287,18 +269,14 @@ def parse_time(value: str) -> datetime:
 
 
 def format_time(dt: datetime, zone: str, now: datetime, lang: str = "id") -> str:
-    """Site-local time with its zone label: ``10:02 WIB`` today, ``27 Nov 10:02 WIB`` on another day."""
-    local = to_local(dt, zone)
-    label = zone_label(zone)
-    if local.date() == to_local(now, zone).date():
-        return f"{local:%H:%M} {label}"
-    month = _MONTHS[_lang(lang)][local.month - 1]
-    return f"{local.day} {month} {local:%H:%M} {label}"
+    """Site-local time with its zone label: ``10.02 WIB`` today, ``27 Nov 10.02 WIB`` on another day
+    (en ``10:02 WIB``) — the vocabulary's times."""
+    return vocabulary.format_time(dt, zone, _lang(lang), today=now)
 
 
-def format_clock(dt: datetime, zone: str) -> str:
-    """``10:02`` in the site's zone (for ranges whose end carries the label)."""
-    return f"{to_local(dt, zone):%H:%M}"
+def format_clock(dt: datetime, zone: str, lang: str = "id") -> str:
+    """``10.02`` in the site's zone (for ranges whose end carries the label)."""
+    return vocabulary.format_clock(dt, zone, _lang(lang))
 
 
 # ------------------------------------------------------------------------------------------------ views
@@ -325,6 +303,7 @@ class EvidenceLine:
     kind: str
     text: str = ""
     values: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,7 +417,8 @@ def _helpers(lang: str, zone: str, now: datetime) -> dict[str, Any]:
     return {
         "t": t, "lang": lang,
         "when": lambda dt: format_time(dt, zone, now, lang),
-        "clock": lambda dt: format_clock(dt, zone),
+        "clock": lambda dt: format_clock(dt, zone, lang),
+        "pct": lambda value: vocabulary.format_quantity(value, "%", lang),
         "zone": zone_label(zone),
         "dur": lambda seconds: format_duration(seconds, lang),
         "emoji": lambda status: STATUS_EMOJI.get(status, "⚪"),
@@ -452,29 +432,22 @@ def _helpers(lang: str, zone: str, now: datetime) -> dict[str, Any]:
     }
 
 
+def facts(evidence: Sequence[EvidenceLine]) -> list[EvidenceLine]:
+    """The evidence as physical events, oldest first: the same thing seen by a trap and by the poll it
+    triggered is one fact (:func:`monitor.engine.causes.merge_facts`) — a reader must not take it for two."""
+    return [item for item, _ in merge_facts(evidence, lambda e: (e.time, e.device_name, e.kind, e.source))]
+
+
 def chronology(evidence: Sequence[EvidenceLine], zone: str, now: datetime, lang: str, most: int) -> list[str]:
-    """Up to ``most`` lines ``04:27 WIB <device>: <fact>``, oldest first. The same fact seen by a trap and by the
-    next poll in the same minute is one line: a reader must not take it for two events."""
-    lines: list[str] = []
-    for item in sorted(evidence, key=lambda e: e.time):
-        line = f"{format_time(item.time, zone, now, lang)} {evidence_phrase(item, lang)}"
-        if line not in lines:
-            lines.append(line)
-    return lines[:most]
-
-
-_VALUE_UNITS = (("input.voltage", " V"), ("input_voltage", " V"), ("battery.charge", " %"), ("charge", " %"),
-                ("load", " %"), ("count", "×"), ("strikes", "×"), ("interface", ""))
+    """Up to ``most`` lines ``04.27 WIB <device>: <fact>``, oldest first, one per physical event."""
+    return [f"{format_time(item.time, zone, now, lang)} {evidence_phrase(item, lang)}"
+            for item in facts(evidence)][:most]
 
 
 def evidence_phrase(item: EvidenceLine, lang: str = "id") -> str:
-    """``UPS Ruang Server: tegangan listrik tidak normal (251 V)`` — device, localized fact, key value."""
-    words = phrase(lang, f"obs.{item.kind}")
-    if words == f"obs.{item.kind}":
-        words = item.text or item.kind
-    extra = next((f"{item.values[k]}{unit}" for k, unit in _VALUE_UNITS if k in item.values), None)
-    if extra is not None:
-        words = f"{words} ({extra})"
+    """``UPS Ruang Server: tegangan listrik tidak normal (251 V, batas 198–242 V)`` — device and the fact in
+    words, rendered from its code and values (monitor/vocabulary/facts.py)."""
+    words = vocabulary.fact(_lang(lang), item.kind, item.values, text=item.text)
     return f"{item.device_name}: {words}" if item.device_name else words
 
 
@@ -496,12 +469,13 @@ _CAUSE_EVIDENCE = {
 def key_evidence(view: IncidentView) -> tuple[EvidenceLine | None, int]:
     """The evidence item that best explains the cause (earliest of the kinds that point to it), and how
     many other items there are."""
-    if not view.evidence:
+    found = facts(view.evidence)
+    if not found:
         return None, 0
     preferred = _CAUSE_EVIDENCE.get(view.cause, ())
-    matching = [e for e in view.evidence if e.kind in preferred]
-    chosen = min(matching or list(view.evidence), key=lambda e: e.time)
-    return chosen, len(view.evidence) - 1
+    matching = [e for e in found if e.kind in preferred]
+    chosen = min(matching or found, key=lambda e: e.time)
+    return chosen, len(found) - 1
 
 
 def render_incident(view: IncidentView, mode: Mode, *, lang: str, now: datetime,

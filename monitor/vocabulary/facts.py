@@ -100,8 +100,13 @@ def _strike(lang: str, v: Values) -> list[str | None]:
     old, new = _num(v, "old"), _num(v, "new")
     if old is not None and new is not None:
         return [f"{word(lang, 'counter')} {format_number(old, lang)} → {format_number(new, lang)}"]
-    n = _num(v, "increase", "increment", "strikes")
-    return [word(lang, "strikes", count=format_number(n, lang)) if n is not None and n > 1 else None]
+    return []
+
+
+def strikes(values: Values) -> int:
+    """How many strikes one ``strike`` fact counts (``increase`` from the counter, or ``increment``)."""
+    n = _num(values, "increase", "increment", "strikes")
+    return int(n) if n is not None and n >= 1 else 1
 
 
 def _line_bad(lang: str, v: Values) -> list[str | None]:
@@ -170,5 +175,7 @@ def fact(lang: str, kind: str, values: Values | None = None, *, text: str = "") 
     if kind == "monitor_gap" and _num(v, "gap_s") is not None:
         return word(lang, "host_power_loss")
     base = observation_name(lang, kind)
+    if kind == "strike" and strikes(v) > 1:
+        base = word(lang, "strikes_counted", count=format_number(strikes(v), lang))
     details = [d for d in (_DETAILS[kind](lang, v) if kind in _DETAILS else []) if d]
     return f"{base} ({', '.join(details)})" if details else base

@@ -53,7 +53,7 @@ def format_duration(seconds: float | None, lang: str, *, short: bool = False, pr
         return f"0 {m}"
     if total < 60:
         return f"{total} {s}"
-    mins = (total + 30) // 60
+    mins = total // 60 if precise else (total + 30) // 60   # a chat says "30 minutes" until 31 have passed
     days, rem = divmod(mins, 1440)
     hours, minutes = divmod(rem, 60)
     parts = [(days, d), (hours, h), (minutes, m)]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from monitor.vocabulary.formats import format_number, format_quantity
 from monitor.vocabulary.words import STATUSES
 
 _Words = Callable[[dict[str, str | None]], str]
@@ -34,6 +35,24 @@ _Words = Callable[[dict[str, str | None]], str]
 def _opt(value: str | None, fmt: str = " ({})") -> str:
     return fmt.format(value) if value else ""
 
+
+def _n(value: str | None) -> str | None:
+    """A number from an English reason in Indonesian format (``1.2`` → ``1,2``, ``8100`` → ``8.100``)."""
+    if not value:
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return format_number(number, "id", 0 if number.is_integer() else len(value.split(".")[1]))
+
+
+def _pct(value: str | None) -> str | None:
+    return None if value is None else format_quantity(float(value), "%", "id")
+
+
+_IF_STATUS = {"down": "mati", "lowerLayerDown": "jalur di bawahnya putus", "notPresent": "tidak terpasang",
+              "dormant": "menunggu", "testing": "sedang diuji", "unknown": "tidak diketahui"}
 
 _PARENT_DOWN = r"^(?P<node>[\w.-]+) is (?P<status>down|unreachable|degraded|unknown): "   # an unreachable device
 _STATUS_WORDS = STATUSES["id"]
@@ -59,34 +78,34 @@ _TABLE: tuple[tuple[str, _Words], ...] = (
      lambda g: f"tidak ada balasan dari {g['n']} ping" + _opt(g["why"])),
     (r"(?:network|host) (?:is )?unreachable", lambda g: "tidak terjangkau dari komputer monitor"),
     (r"packet loss (?P<pct>[\d.]+)%(?: \((?P<r>\d+)/(?P<s>\d+) replies\))?",
-     lambda g: f"paket hilang {g['pct']}%" + (f" ({g['r']}/{g['s']} balasan)" if g["r"] else "")),
+     lambda g: f"paket hilang {_pct(g['pct'])}" + (f" ({g['r']}/{g['s']} balasan)" if g["r"] else "")),
     (r"slow replies: (?P<ms>\d+) ms", lambda g: f"respons lambat: rata-rata {g['ms']} ms"),
     (r"slow connect (?P<ms>\d+) ms(?: \(limit (?P<lim>[\d.]+) ms\))?",
-     lambda g: f"koneksi lambat {g['ms']} ms" + _opt(g["lim"], " (batas {} ms)")),
+     lambda g: f"koneksi lambat {g['ms']} ms" + _opt(_n(g["lim"]), " (batas {} ms)")),
     (r"UPS output is off(?: \((?P<label>[^)]*)\))?",
      lambda g: "keluaran UPS mati" + _opt(g["label"]) + ": beban tanpa listrik"),
     (r"battery low[^(]*(?:\((?P<charge>[\d.]+)% charge(?:, (?P<min>\d+) min left)?\))?",
      lambda g: "baterai UPS lemah: UPS akan segera mati"
-     + (f" (muatan {g['charge']}%" + _opt(g["min"], ", sisa {} menit") + ")" if g["charge"] else "")),
+     + (f" (muatan {_pct(g['charge'])}" + _opt(g["min"], ", sisa {} menit") + ")" if g["charge"] else "")),
     (r"battery runtime only (?P<m>\d+) min \(below (?P<lim>\d+) min\)",
      lambda g: f"sisa waktu baterai hanya {g['m']} menit (di bawah {g['lim']} menit)"),
     (r"battery failure", lambda g: "baterai UPS rusak: ganti baterai"),
     (r"needs replacement(?: \((?P<d>.*)\))?", lambda g: "baterai UPS perlu diganti" + _opt(g["d"])),
     (r"on bypass(?: \((?P<label>[^)]*)\))?",
      lambda g: "UPS dalam mode bypass" + _opt(g["label"]) + ": beban tidak terlindungi"),
-    (r"overloaded \((?P<pct>[\d.]+)% load\)", lambda g: f"UPS kelebihan beban ({g['pct']}%)"),
+    (r"overloaded \((?P<pct>[\d.]+)% load\)", lambda g: f"UPS kelebihan beban ({_pct(g['pct'])})"),
     (r"input voltage swung (?P<lo>[\d.]+)–(?P<hi>[\d.]+) V.*outside (?P<a>[\d.]+)–(?P<b>[\d.]+) V",
-     lambda g: f"tegangan masuk naik-turun {g['lo']}–{g['hi']} V dalam semenit terakhir "
-               f"(di luar {g['a']}–{g['b']} V)"),
+     lambda g: f"tegangan masuk naik-turun {_n(g['lo'])}–{_n(g['hi'])} V dalam semenit terakhir "
+               f"(di luar {_n(g['a'])}–{_n(g['b'])} V)"),
     (r"input voltage (?P<v>[\d.]+) V outside (?P<a>[\d.]+)–(?P<b>[\d.]+) V",
-     lambda g: f"tegangan masuk {g['v']} V di luar batas {g['a']}–{g['b']} V"),
+     lambda g: f"tegangan masuk {_n(g['v'])} V di luar batas {_n(g['a'])}–{_n(g['b'])} V"),
     (r"UPS (?P<what>battery |room )?temperature (?P<t>[\d.]+) °C \(above (?P<lim>[\d.]+) °C\)",
      lambda g: f"suhu {({'battery ': 'baterai UPS', 'room ': 'ruang UPS'}).get(g['what'] or '', 'UPS')} "
-               f"{g['t']} °C (di atas {g['lim']} °C)"),
+               f"{_n(g['t'])} °C (di atas {_n(g['lim'])} °C)"),
     (r"UPS is rebooting", lambda g: "UPS sedang menyala ulang"),
     (r"(?P<n>\d+) UPS alarm\(s\) active", lambda g: f"{g['n']} alarm UPS aktif"),
     (r"monitor host runs on battery(?: \((?P<pct>[\d.]+)%\))?",
-     lambda g: "komputer monitor berjalan dengan baterai" + _opt(g["pct"], " ({}%)")),
+     lambda g: "komputer monitor berjalan dengan baterai" + _opt(_pct(g["pct"]), " ({})")),
     (r"on battery|switched to battery", lambda g: "UPS pakai baterai"),
     (r"contact (?P<n>\S+) \((?P<name>.*)\) is disabled on the card",
      lambda g: f"kontak {g['n']} ({g['name']}) dimatikan di kartu: aktifkan agar arrester petir terpantau"),
@@ -98,17 +117,18 @@ _TABLE: tuple[tuple[str, _Words], ...] = (
     (r"(?:surge protector|contact ).*alarm(?P<trap> \(trap\))?",
      lambda g: "kontak alarm arrester petir aktif" + (" (trap)" if g["trap"] else "")),
     (r"uplink (?P<label>.+) is disabled \(administratively down\)",
-     lambda g: f"uplink {g['label']} dimatikan (administratively down)"),
-    (r"uplink (?P<label>.+) is (?P<status>\w+)$", lambda g: f"uplink {g['label']} putus ({g['status']})"),
+     lambda g: f"uplink {g['label']} dimatikan oleh administrator"),
+    (r"uplink (?P<label>.+) is (?P<status>\w+)$",
+     lambda g: f"uplink {g['label']} putus" + _opt(_IF_STATUS.get(g["status"] or ""))),
     (r"link .*down|oper(?:ational)? status down", lambda g: "tautan jaringan putus"),
     (r"disk (?P<label>\S+) (?P<pct>\d+)% full(?: \((?P<gb>[\d.]+) GB free\))?",
-     lambda g: f"disk {g['label']} terisi {g['pct']}%, hampir penuh" + _opt(g["gb"], " (sisa {} GB)")),
-    (r"memory (?P<pct>\d+)% used", lambda g: f"memori terpakai {g['pct']}%"),
-    (r"CPU load (?P<pct>\d+)%", lambda g: f"beban CPU {g['pct']}%"),
-    (r"load (?P<l>[\d.]+) on (?P<n>\d+) CPUs", lambda g: f"beban {g['l']} pada {g['n']} CPU"),
+     lambda g: f"disk {g['label']} terisi {_pct(g['pct'])}, hampir penuh" + _opt(_n(g["gb"]), " (sisa {} GB)")),
+    (r"memory (?P<pct>\d+)% used", lambda g: f"memori terpakai {_pct(g['pct'])}"),
+    (r"CPU load (?P<pct>\d+)%", lambda g: f"beban CPU {_pct(g['pct'])}"),
+    (r"load (?P<l>[\d.]+) on (?P<n>\d+) CPUs", lambda g: f"beban {_n(g['l'])} pada {g['n']} CPU"),
     (r"no (?P<snmp>SNMP )?answer(?:.*?within (?P<t>[\d.]+)s(?: × (?P<n>\d+))?)?|timed out|timeout",
      lambda g: f"tidak ada jawaban{' SNMP' if g.get('snmp') else ''}"
-     + (f" dalam {g['t']} detik" + _opt(g["n"], " × {} percobaan") if g.get("t") else "")),
+     + (f" dalam {_n(g['t'])} detik" + _opt(g["n"], " × {} percobaan") if g.get("t") else "")),
 )
 _PATTERNS: tuple[tuple[re.Pattern[str], _Words], ...] = tuple((re.compile(p, re.I), w) for p, w in _TABLE)
 _CHECK_KEY = re.compile(r"^([a-z]+(?::[\w.-]+)?): ")

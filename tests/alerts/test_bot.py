@@ -61,7 +61,7 @@ async def test_ack_by_button_records_who_and_stops_escalation(env: Env, bot: Tel
     assert row.acknowledged_by == "Budi (@budi)" and row.acknowledged_at == env.clock.now()
     assert env.api.callback_answers == [{"callback_query_id": cq, "text": f"✅ Dicatat: Budi (@budi) menangani "
                                                                           f"gangguan #{inc}.", "show_alert": False}]
-    assert env.api.messages_to(IT)[0].buttons == [[{"text": "✅ Ditangani: Budi (@budi) (08:05 WIB)",
+    assert env.api.messages_to(IT)[0].buttons == [[{"text": "✅ Ditangani: Budi (@budi) (08.05 WIB)",
                                                     "callback_data": f"acked:{inc}"}]]
     for _ in range(6):
         await env.advance(600)
@@ -92,7 +92,7 @@ async def test_ack_by_command_with_a_note(env: Env, bot: TelegramBot) -> None:
     assert replies(env, HEAD) == []
     await env.advance(4 * 3600)  # the reminder shows who is on it, silently
     reminder = [m for m in env.api.messages_to(IT) if (m.text or "").startswith("🔁")][-1]
-    assert "👤 Ditangani: Sari (08:00 WIB) — “sedang ke lokasi”" in (reminder.text or "")
+    assert "👤 Ditangani: Sari (08.00 WIB) — “sedang ke lokasi”" in (reminder.text or "")
     assert reminder.silent and not reminder.buttons
 
 
@@ -134,18 +134,18 @@ async def test_status_and_open_outages(env: Env, bot: TelegramBot) -> None:
     await bot.poll_once(wait=0)
     status, outages = replies(env)
     assert status.split("\n") == [
-        "📋 <b>STATUS</b> · Disdukcapil Kab. Contoh · 08:03 WIB",
+        "📋 <b>STATUS</b> · Disdukcapil Kab. Contoh · 08.03 WIB",
         "6 dari 8 normal",
         "🟢 Router VPN: <b>normal</b>",
-        "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08:00 WIB · 🔋 55% sisa ±15 menit",
-        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08:00 WIB (tidak ada jawaban)",
+        "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08.00 WIB · 🔋 55 % sisa ±15 menit",
+        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08.00 WIB (tidak ada jawaban)",
         "🟢 Workstation 1: <b>normal</b>",
         "🟢 Workstation 2: <b>normal</b>",
         "🟢 Workstation 3: <b>normal</b>",
         "🟢 Arrester Petir: <b>normal</b>",
         "🟢 Server &lt;b&gt;&amp;&#34;Jahat&#34;&lt;/b&gt; &lt;script&gt;: <b>normal</b>"]
-    assert outages == ("🚨 <b>GANGGUAN TERBUKA</b> · 08:03 WIB\n"
-                       f"🔴 <b>#{inc}</b> Disdukcapil Kab. Contoh · Server Perekaman e-KTP: mati sejak 08:00 WIB "
+    assert outages == ("🚨 <b>GANGGUAN TERBUKA</b> · 08.03 WIB\n"
+                       f"🔴 <b>#{inc}</b> Disdukcapil Kab. Contoh · Server Perekaman e-KTP: mati sejak 08.00 WIB "
                        "(3 menit) · listrik padam")
     assert replies(env, HEAD) == [outages]
 
@@ -156,7 +156,7 @@ async def test_mute_and_unmute_commands(env: Env, bot: TelegramBot) -> None:
     [mute] = env.db.call(lambda s: list(s.scalars(select(MaintenanceRow))))
     assert (mute.kind, mute.device_id, mute.ends_at - mute.starts_at, mute.reason, mute.created_by) == \
         ("mute", env.world.dev("srv"), timedelta(hours=2), "ganti disk", "Budi")
-    assert replies(env)[-1] == "🔕 Server Perekaman e-KTP dibisukan sampai 10:00 WIB: ganti disk"
+    assert replies(env)[-1] == "🔕 Server Perekaman e-KTP dibisukan sampai 10.00 WIB: ganti disk"
     env.world.open("srv", cause="service")
     await env.advance(31)
     assert len(replies(env)) == 1  # the alert was suppressed
@@ -166,7 +166,7 @@ async def test_mute_and_unmute_commands(env: Env, bot: TelegramBot) -> None:
     await bot.poll_once(wait=0)
     assert replies(env)[-3:] == ["🔔 Server Perekaman e-KTP: 1 pembisuan diakhiri.",
                                  "Server Perekaman e-KTP tidak sedang dibisukan.",
-                                 "🔕 seluruh Disdukcapil Kab. Contoh dibisukan sampai 09:00 WIB: pindah ruang server"]
+                                 "🔕 seluruh Disdukcapil Kab. Contoh dibisukan sampai 09.00 WIB: pindah ruang server"]
     site = env.db.call(lambda s: s.scalars(select(MaintenanceRow).where(MaintenanceRow.device_id.is_(None))).one())
     assert site.site_id == "kantor" and site.kind == "mute"
 

@@ -41,7 +41,7 @@ async def test_ups_on_battery_reaches_telegram_within_group_wait_plus_2s_and_a_b
             assert elapsed <= group_wait + 2.0, f"took {elapsed:.2f} s"
             msg = api.messages_to(IT)[0]
             assert "🟡 UPS Ruang Server: <b>pakai baterai</b>" in (msg.text or "")
-            assert "🔋 Baterai UPS Ruang Server: 97%, <b>sisa ±41 menit</b>" in (msg.text or "")
+            assert "🔋 Baterai UPS Ruang Server: 97 %, <b>sisa ±41 menit</b>" in (msg.text or "")
             api.press_button(chat_id=IT, user_id=ALLOWED, message_id=msg.message_id, data=f"ack:{inc}",
                              first_name="Budi")
             deadline = time.monotonic() + 10

@@ -80,9 +80,9 @@ async def test_power_cut_from_check_results_to_telegram(wired: tuple[Office, Tel
     [first] = api.messages_to(IT)
     lines = (first.text or "").split("\n")
     assert lines[0] == "🟡 <b>GANGGUAN #1</b> · Disdukcapil Murung Raya"
-    assert lines[1] == "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08:00 WIB"
-    assert lines[2] == "🔋 Baterai UPS Ruang Server: 88%, <b>sisa ±23 menit</b>"
-    assert lines[3].startswith("Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai 08:00 WIB")
+    assert lines[1] == "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08.00 WIB"
+    assert lines[2] == "🔋 Baterai UPS Ruang Server: 88 %, <b>sisa ±23 menit</b>"
+    assert lines[3].startswith("Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai 08.00 WIB")
     assert first.buttons[0][0]["callback_data"] == "ack:1"
 
     for minute in (5, 6, 7):  # the server stops answering: joins the power incident
@@ -92,7 +92,7 @@ async def test_power_cut_from_check_results_to_telegram(wired: tuple[Office, Tel
     await alerts()
     update = api.messages_to(IT)[-1]
     assert (update.text or "").startswith("🔴 <b>PEMBARUAN GANGGUAN #1</b>")
-    assert "🔴 Server Perekaman: <b>mati</b> sejak 08:05 WIB (ping: tidak ada jawaban)" in (update.text or "")
+    assert "🔴 Server Perekaman: <b>mati</b> sejak 08.05 WIB (ping: tidak ada jawaban)" in (update.text or "")
 
     for minute in (40, 41):  # power back: the UPS on mains, the server answers
         t = office.at(minute)

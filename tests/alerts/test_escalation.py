@@ -71,13 +71,13 @@ async def test_every_step_fires_once_and_recovery_reaches_everyone_told(env: Env
     [head] = env.api.messages_to(HEAD)
     assert (head.text or "").split("\n")[:2] == [
         f"⚠️ <b>ESKALASI GANGGUAN #{inc}</b> · Disdukcapil Kab. Contoh",
-        "Belum ditangani 30 menit sejak 08:00 WIB."]
+        "Belum ditangani 30 menit sejak 08.00 WIB."]
     assert head.buttons  # the head of office may acknowledge too
     for _ in range(24 * 6):
         await env.advance(600)
     assert len(env.api.messages_to(HEAD)) == 1
     [ministry] = env.api.messages_to(MINISTRY)
-    assert (ministry.text or "").split("\n")[1] == "Masih terbuka 1 hari sejak 23 Nov 08:00 WIB."
+    assert (ministry.text or "").split("\n")[1] == "Masih terbuka 1 hari sejak 23 Nov 08.00 WIB."
     state = EscalationState.load(env.incident(inc).escalation)
     assert set(state.fired) == {"0:it_staff", "1:head_of_office", "2:ministry_liaison"}
     assert set(state.told) == {"it_staff", "head_of_office", "ministry_liaison"}
@@ -132,7 +132,7 @@ async def test_lightning_escalates_to_the_ministry_at_once_with_the_report(env: 
         f"⚠️ <b>ESKALASI GANGGUAN #{inc}</b> · Disdukcapil Kab. Contoh",
         "Penyebab petir / lonjakan tegangan: kemungkinan perlu penggantian perangkat dari pusat."]
     assert "📎 Laporan eskalasi (PDF) dikirim terpisah." in (text.text or "")
-    assert "• 08:00 WIB Arrester Petir: arrester petir (SPD) terpicu" in (text.text or "")
+    assert "• 08.00 WIB Arrester Petir: arrester petir (SPD) terpicu" in (text.text or "")
     assert doc.method == "senddocument" and doc.document == pdf.read_bytes() and doc.filename == "eskalasi-1.pdf"
     assert (doc.text or "").startswith(f"📎 <b>ESKALASI GANGGUAN #{inc}</b>")
     assert asked == [inc]

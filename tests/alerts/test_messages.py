@@ -45,10 +45,10 @@ def power_cut(**changes: object) -> IncidentView:
 def test_alert_in_indonesian_exact() -> None:
     assert render_incident(power_cut(), "alert", lang="id", now=NOW) == (
         "🔴 <b>GANGGUAN #12</b> · Disdukcapil Kab. Contoh\n"
-        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 10:03 WIB (tidak ada jawaban)\n"
-        "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 10:02 WIB\n"
-        "🔋 Baterai UPS Ruang Server: 64%, <b>sisa ±12 menit</b>\n"
-        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (0 V) 10:02 WIB (+1 bukti lain)\n"
+        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 10.03 WIB (tidak ada jawaban)\n"
+        "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 10.02 WIB\n"
+        "🔋 Baterai UPS Ruang Server: 64 %, <b>sisa ±12 menit</b>\n"
+        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (tegangan masuk 0 V) 10.02 WIB (+1 bukti lain)\n"
         "👉 Tindakan: Cek listrik PLN/genset. Simpan pekerjaan dan matikan server dengan aman sebelum baterai UPS "
         "habis.")
 
@@ -59,7 +59,7 @@ def test_alert_in_english_exact() -> None:
         "🔴 Server Perekaman e-KTP: <b>down</b> since 10:03 WIB (timeout)\n"
         "🟡 UPS Ruang Server: <b>on battery</b> since 10:02 WIB\n"
         "🔋 Battery UPS Ruang Server: 64%, <b>about 12 min left</b>\n"
-        "Cause: <b>power cut</b> — UPS Ruang Server: UPS on battery (0 V) 10:02 WIB (+1 more evidence)\n"
+        "Cause: <b>power cut</b> — UPS Ruang Server: UPS on battery (input voltage 0 V) 10:02 WIB (+1 more evidence)\n"
         "👉 Action: Check mains power/generator. Save work and shut the server down cleanly before the UPS battery "
         "runs out.")
 
@@ -71,10 +71,10 @@ def test_recovery_states_duration_and_cause() -> None:
         ups=())
     assert render_incident(view, "recovery", lang="id", now=NOW) == (
         "✅ <b>PULIH #12</b> · Disdukcapil Kab. Contoh\n"
-        "Durasi: <b>28 menit</b> (10:02–10:30 WIB)\n"
-        "🟢 Server Perekaman e-KTP: mati 10:03–10:30 WIB (27 menit)\n"
-        "🟢 UPS Ruang Server: terganggu 10:02–10:29 WIB (27 menit)\n"
-        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (0 V) 10:02 WIB (+1 bukti lain)")
+        "Durasi: <b>28 menit</b> (10.02–10.30 WIB)\n"
+        "🟢 Server Perekaman e-KTP: mati 10.03–10.30 WIB (27 menit)\n"
+        "🟢 UPS Ruang Server: terganggu 10.02–10.29 WIB (27 menit)\n"
+        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (tegangan masuk 0 V) 10.02 WIB (+1 bukti lain)")
 
 
 def test_escalation_explains_itself_and_lists_the_timeline() -> None:
@@ -84,30 +84,31 @@ def test_escalation_explains_itself_and_lists_the_timeline() -> None:
     assert lines[0] == "⚠️ <b>ESKALASI GANGGUAN #12</b> · Disdukcapil Kab. Contoh"
     assert lines[1] == "Penyebab petir / lonjakan tegangan: kemungkinan perlu penggantian perangkat dari pusat."
     assert "Kronologi:" in lines
-    assert "• 10:02 WIB UPS Ruang Server: UPS pakai baterai (0 V)" in lines
+    assert "• 10.02 WIB UPS Ruang Server: UPS pakai baterai (tegangan masuk 0 V)" in lines
     assert "Belum ada yang menangani." in lines
     assert lines[-1] == "📎 Laporan eskalasi (PDF) dikirim terpisah."
     unacked = render_incident(power_cut(), "escalation", lang="id", now=NOW,
                               escalation=EscalationInfo("head_of_office", "unacked"))
-    assert unacked.split("\n")[1] == "Belum ditangani 28 menit sejak 10:02 WIB."
+    assert unacked.split("\n")[1] == "Belum ditangani 28 menit sejak 10.02 WIB."
 
 
 def test_the_chronology_shows_a_fact_seen_by_trap_and_poll_in_the_same_minute_once() -> None:
-    tripped = [EvidenceLine(NOW - timedelta(minutes=3, seconds=s), "Arrester Petir", "spd_tripped") for s in (40, 35)]
+    tripped = [EvidenceLine(NOW - timedelta(minutes=3, seconds=s), "Arrester Petir", "spd_tripped", source=source)
+               for s, source in ((40, "trap"), (35, "poll"))]
     view = power_cut(cause="lightning", evidence=(
         *tripped, EvidenceLine(NOW - timedelta(minutes=3, seconds=30), "Penghitung Sambaran", "strike")))
     lines = render_incident(view, "escalation", lang="id", now=NOW,
                             escalation=EscalationInfo("ministry_liaison", "cause")).split("\n")
     chronology = [ln for ln in lines if ln.startswith("• ")]
     assert len(chronology) == 2, chronology
-    assert chronology[0].startswith("• 10:26 WIB Arrester Petir: ")
-    assert chronology[1].startswith("• 10:26 WIB Penghitung Sambaran: ")
+    assert chronology[0].startswith("• 10.26 WIB Arrester Petir: ")
+    assert chronology[1].startswith("• 10.26 WIB Penghitung Sambaran: ")
 
 
 def test_acknowledgement_is_shown() -> None:
     text = render_incident(power_cut(acknowledged_by="Budi <admin>", acknowledged_at=NOW, ack_note="ke lokasi & cek"),
                            "reminder", lang="id", now=NOW)
-    assert "👤 Ditangani: Budi &lt;admin&gt; (10:30 WIB) — “ke lokasi &amp; cek”" in text.split("\n")
+    assert "👤 Ditangani: Budi &lt;admin&gt; (10.30 WIB) — “ke lokasi &amp; cek”" in text.split("\n")
     assert text.startswith("🔁 <b>MASIH GANGGUAN #12</b>")
 
 
@@ -122,11 +123,11 @@ def test_html_injection_in_names_is_escaped() -> None:
 
 
 def test_time_and_duration_words() -> None:
-    assert format_time(NOW, "Asia/Jakarta", NOW) == "10:30 WIB"
-    assert format_time(NOW, "Asia/Makassar", NOW) == "11:30 WITA"
-    assert format_time(NOW, "Asia/Jayapura", NOW) == "12:30 WIT"
-    assert format_time(NOW - timedelta(days=1), "Asia/Jakarta", NOW) == "22 Nov 10:30 WIB"
-    assert format_time(NOW - timedelta(days=30), "Asia/Jakarta", NOW, "id") == "24 Okt 10:30 WIB"
+    assert format_time(NOW, "Asia/Jakarta", NOW) == "10.30 WIB"
+    assert format_time(NOW, "Asia/Makassar", NOW) == "11.30 WITA"
+    assert format_time(NOW, "Asia/Jayapura", NOW) == "12.30 WIT"
+    assert format_time(NOW - timedelta(days=1), "Asia/Jakarta", NOW) == "22 Nov 10.30 WIB"
+    assert format_time(NOW - timedelta(days=30), "Asia/Jakarta", NOW, "id") == "24 Okt 10.30 WIB"
     assert [format_duration(s) for s in (0, 45, 61, 3600, 4320, 90000, 200000)] == [
         "0 detik", "45 detik", "1 menit 1 detik", "1 jam", "1 jam 12 menit", "1 hari 1 jam", "2 hari 7 jam"]
     assert format_duration(4320, "en") == "1 h 12 min"
@@ -156,13 +157,13 @@ def test_digest_lists_every_item_once_in_order_with_original_times() -> None:
     parts = render_digest(items, zone="Asia/Jakarta", now=NOW, lang="id",
                           open_incidents=[OpenIncident(13, "Kantor", NOW - timedelta(hours=2), "power", ("UPS",))])
     assert parts == [
-        "📨 <b>Selama offline 07:02–10:30 WIB</b>\n"
+        "📨 <b>Selama offline 07.02–10.30 WIB</b>\n"
         "3 pesan tertunda, urut waktu kejadian:\n"
-        "• 07:02 WIB 🔴 #12 Server mati\n"
-        "• 08:30 WIB 🟡 #13 UPS pakai baterai\n"
-        "• 09:30 WIB ✅ #12 pulih setelah 2 jam 28 menit (listrik padam)\n"
+        "• 07.02 WIB 🔴 #12 Server mati\n"
+        "• 08.30 WIB 🟡 #13 UPS pakai baterai\n"
+        "• 09.30 WIB ✅ #12 pulih setelah 2 jam 28 menit (listrik padam)\n"
         "<b>Masih terbuka sekarang:</b>\n"
-        "🔴 #13 Kantor: UPS — listrik padam, sejak 08:30 WIB"]
+        "🔴 #13 Kantor: UPS — listrik padam, sejak 08.30 WIB"]
 
 
 def test_a_long_digest_continues_in_parts_and_loses_nothing() -> None:
@@ -211,7 +212,7 @@ def test_gap_message_says_unknown_not_up() -> None:
     text = messages.render_gap(site_name="Kantor", zone="Asia/Makassar", now=NOW, lang="id",
                                started_at=NOW - timedelta(hours=3, minutes=45), ended_at=NOW, reason="process_stopped")
     assert text == ("⏸ <b>MONITOR SEMPAT MATI</b> · Kantor\n"
-                    "Monitor tidak berjalan 07:45 WITA–11:30 WITA (3 jam 45 menit).\n"
+                    "Monitor tidak berjalan 07.45 WITA–11.30 WITA (3 jam 45 menit).\n"
                     "Program monitor berhenti.\n"
                     "Waktu itu dicatat <b>tidak terpantau</b> di laporan, bukan normal.")
 
@@ -222,9 +223,9 @@ def test_gap_message_says_unknown_not_up() -> None:
     ("snmp:ups-rfc1628: UPS output is off: the load has no power",
      "snmp:ups-rfc1628: keluaran UPS mati: beban tanpa listrik"),
     ("router is down: tcp:45989: port 45989: connection refused", "router mati: perangkat ini tidak terjangkau"),
-    ("ping: packet loss 33.3% (2/3 replies)", "ping: paket hilang 33.3% (2/3 balasan)"),
+    ("ping: packet loss 33.3% (2/3 replies)", "ping: paket hilang 33,3 % (2/3 balasan)"),
     ("host: disk / 96% full (1.2 GB free); memory 93% used",
-     "host: disk / terisi 96%, hampir penuh (sisa 1.2 GB); memori terpakai 93%"),
+     "host: disk / terisi 96 %, hampir penuh (sisa 1,2 GB); memori terpakai 93 %"),
     ("snmp:spd: surge protector tripped or worn out (contact 1 '<b>x</b>' in alarm): equipment is not protected",
      "snmp:spd: arrester petir terpicu atau aus (kontak 1 '<b>x</b>' alarm): peralatan tidak terlindungi"),
     ("snmp:spd: contact 2 (SPD) is disabled on the card: enable it so the surge protector can be watched",
@@ -234,12 +235,15 @@ def test_gap_message_says_unknown_not_up() -> None:
     ("snmp:spd-contact: surge protector contact in alarm (trap)",
      "snmp:spd-contact: kontak alarm arrester petir aktif (trap)"),
     ("snmp:ups: battery low: the UPS will shut down soon (12% charge, 3 min left)",
-     "snmp:ups: baterai UPS lemah: UPS akan segera mati (muatan 12%, sisa 3 menit)"),
+     "snmp:ups: baterai UPS lemah: UPS akan segera mati (muatan 12 %, sisa 3 menit)"),
     ("snmp:ups: no SNMP answer (no answer within 1s × 2)",
      "snmp:ups: tidak ada jawaban SNMP dalam 1 detik × 2 percobaan"),
     ("snmp:ups: input voltage 251 V outside 190–240 V", "snmp:ups: tegangan masuk 251 V di luar batas 190–240 V"),
     ("snmp:x: authentication failed (wrong community?)", "snmp:x: autentikasi SNMP gagal: periksa community/kunci"),
-    ("a reason nobody translated", "a reason nobody translated"),
+    # a part nobody translated is not shown in English in an Indonesian text (the log keeps it)
+    ("a reason nobody translated", "pemeriksaan tidak berhasil (rincian di log monitor)"),
+    ("tcp:80: port 80: connection refused (service not running) (answering: snmp:host-resources)",
+     "tcp:80: koneksi ditolak: layanan tidak berjalan (yang masih menjawab: snmp:host-resources)"),
 ])
 def test_check_reasons_are_shown_in_indonesian(reason: str, words: str) -> None:
     assert localize_reason(reason, "id") == words

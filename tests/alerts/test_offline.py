@@ -28,7 +28,7 @@ async def test_a_day_offline_then_one_digest_per_audience(env: Env) -> None:
             await env.advance(600)
         else:
             if hour % 5 == 0:
-                w.observation("spd", "strike", count=hour)
+                w.observation("spd", "strike", increase=hour)
             await env.advance(1800)
             await env.advance(1800)
     probes = env.db.call(lambda s: set(s.scalars(select(DeliveryAttemptRow.time).where(
@@ -54,15 +54,15 @@ async def test_a_day_offline_then_one_digest_per_audience(env: Env) -> None:
         mine = [r for r in members if r.digest_id == digest.id]
         assert mine and {r.audience for r in mine} == {digest.audience}
         text = message.text or ""
-        assert re.match(r"📨 <b>Selama offline 23 Nov \d\d:\d\d WIB–08:10 WIB</b>\n", text), text[:80]
+        assert re.match(r"📨 <b>Selama offline 23 Nov \d\d\.\d\d WIB–08.10 WIB</b>\n", text), text[:80]
         lines = [ln for ln in text.split("\n") if ln.startswith("• ")]
         assert len(lines) == len(mine)  # every event once: one line per delayed message
         for r in mine:
             assert text.count(r.payload["summary"]) >= 1
-        times = [re.match(r"• (?:\d+ \w+ )?(\d\d:\d\d) WIB", ln) for ln in lines]
+        times = [re.match(r"• (?:\d+ \w+ )?(\d\d\.\d\d) WIB", ln) for ln in lines]
         assert all(times)
     it_lines = [ln for ln in (env.api.messages_to(IT)[0].text or "").split("\n") if ln.startswith("• ")]
-    assert any("sambaran petir tercatat (5×)" in ln for ln in it_lines)
+    assert any("5 sambaran petir tercatat" in ln for ln in it_lines)
     assert sum("gangguan mulai" in ln for ln in it_lines) == 8
     assert sum("pulih setelah 40 menit" in ln for ln in it_lines) == 8
     head_lines = [ln for ln in (env.api.messages_to(HEAD)[0].text or "").split("\n") if ln.startswith("• ")]

@@ -41,13 +41,13 @@ async def test_site_wide_power_cut_is_one_message_listing_the_devices(env: Env) 
         {"text": "🔕 Bisukan 2 jam", "callback_data": f"mute:{inc}"}]]}
     assert msg.text == (
         f"🔴 <b>GANGGUAN #{inc}</b> · Disdukcapil Kab. Contoh\n"
-        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08:00 WIB (tidak ada jawaban)\n"
-        "🟠 Workstation 1: <b>tidak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
-        "🟠 Workstation 2: <b>tidak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
-        "🟠 Workstation 3: <b>tidak terjangkau</b> sejak 08:00 WIB (tidak ada jawaban)\n"
-        "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08:00 WIB\n"
-        "🔋 Baterai UPS Ruang Server: 64%, <b>sisa ±12 menit</b>\n"
-        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (0 V) 08:00 WIB\n"
+        "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08.00 WIB (tidak ada jawaban)\n"
+        "🟠 Workstation 1: <b>tidak terjangkau</b> sejak 08.00 WIB (tidak ada jawaban)\n"
+        "🟠 Workstation 2: <b>tidak terjangkau</b> sejak 08.00 WIB (tidak ada jawaban)\n"
+        "🟠 Workstation 3: <b>tidak terjangkau</b> sejak 08.00 WIB (tidak ada jawaban)\n"
+        "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08.00 WIB\n"
+        "🔋 Baterai UPS Ruang Server: 64 %, <b>sisa ±12 menit</b>\n"
+        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (tegangan masuk 0 V) 08.00 WIB\n"
         "👉 Tindakan: Cek listrik PLN/genset. Simpan pekerjaan dan matikan server dengan aman sebelum baterai UPS "
         "habis.")
     assert env.api.messages_to(HEAD) == [] and env.api.messages_to(MINISTRY) == []
@@ -69,7 +69,7 @@ async def test_group_wait_lets_the_ups_evidence_arrive_before_the_server_down_me
     await env.advance(21)
     [msg] = env.api.messages
     assert "Penyebab: <b>listrik padam</b>" in (msg.text or "")
-    assert "🔋 Baterai UPS Ruang Server: 40%, <b>sisa ±5 menit</b>" in (msg.text or "")
+    assert "🔋 Baterai UPS Ruang Server: 40 %, <b>sisa ±5 menit</b>" in (msg.text or "")
     assert "belum diketahui" not in (msg.text or "")
 
 
@@ -99,7 +99,7 @@ async def test_recovery_goes_to_everyone_told_with_duration_and_cause(env: Env) 
     for chat in (IT, HEAD):
         text = env.api.messages_to(chat)[-1].text or ""
         assert text.startswith("✅ <b>PULIH #1</b>")
-        assert "Durasi: <b>45 menit</b> (08:00–08:45 WIB)" in text
+        assert "Durasi: <b>45 menit</b> (08.00–08.45 WIB)" in text
         assert "Penyebab: <b>listrik padam</b>" in text
         assert not env.api.messages_to(chat)[-1].buttons
     assert env.api.messages_to(MINISTRY) == []  # never told, so no recovery either
@@ -126,7 +126,7 @@ async def test_reminders_while_the_incident_stays_open(env: Env) -> None:
     it_texts = [m.text or "" for m in env.api.messages_to(IT)]
     reminders = [t for t in it_texts if t.startswith("🔁")]
     assert len(reminders) == 2  # at 4 h and 8 h
-    assert "Masih terbuka 4 jam sejak 08:00 WIB." in reminders[0]
+    assert "Masih terbuka 4 jam sejak 08.00 WIB." in reminders[0]
     assert all(not t.startswith("🔁") for t in (m.text or "" for m in env.api.messages_to(HEAD)))
     assert inc == 1
 
@@ -172,11 +172,11 @@ async def test_a_whole_site_mute(env: Env) -> None:
 
 async def test_notable_observation_and_its_inhibition_during_a_power_cut(env: Env) -> None:
     w = env.world
-    w.observation("spd", "strike", count=3)
+    w.observation("spd", "strike", increase=3)
     await env.advance(31)
     [note] = env.api.messages
     assert note.text == ("ℹ️ <b>CATATAN</b> · Disdukcapil Kab. Contoh\n"
-                         "• 08:00 WIB Arrester Petir: sambaran petir tercatat (3×)")
+                         "• 08.00 WIB Arrester Petir: 3 sambaran petir tercatat")
     w.open("ups-1", status="degraded", cause="power", evidence=[w.evidence("ups-1", "on_battery")])
     w.observation("ups-1", "on_battery", charge=90)  # the trap: already the incident's evidence
     await env.advance(31)
@@ -208,7 +208,7 @@ async def test_monitor_gap_is_told_once_per_chat(env: Env) -> None:
     assert [m.chat_id for m in env.api.messages] == [IT]
     assert env.api.messages[0].text == (
         "⏸ <b>MONITOR SEMPAT MATI</b>\n"
-        "Monitor tidak berjalan 04:15 WIB–08:00 WIB (3 jam 45 menit).\n"
+        "Monitor tidak berjalan 04.15 WIB–08.00 WIB (3 jam 45 menit).\n"
         "Komputer monitor menyala ulang.\n"
         "Waktu itu dicatat <b>tidak terpantau</b> di laporan, bukan normal.")
 
@@ -259,7 +259,7 @@ async def test_daily_still_alive_line_once_a_day(tmp_path, api) -> None:  # type
             env.clock.advance(60)
             await drain(settings, env.db, env.clock, env.notifier, dispatcher=dispatcher)
         [line] = env.api.messages
-        assert line.text == ("💚 Monitor aktif · Disdukcapil Kab. Contoh · 07:30 WIB\n"
+        assert line.text == ("💚 Monitor aktif · Disdukcapil Kab. Contoh · 07.30 WIB\n"
                              "8 perangkat: 7 normal, 1 bermasalah\n"
                              "Tidak ada gangguan terbuka.")
         assert line.silent and line.chat_id == IT
