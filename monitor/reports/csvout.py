@@ -9,6 +9,8 @@
 * CRLF line ends (RFC 4180); every field that needs it is quoted by the csv module.
 * Times are site-local ``YYYY-MM-DD HH:MM`` (Excel recognises them as dates in both locales) with the zone
   (WIB/WITA/WIT) in its own column; durations in minutes as numbers, plus the readable text.
+* Every word is in the file's language, rendered from codes through the vocabulary: kinds, statuses, causes,
+  evidence and the check's reason; no raw codes (machines read ``report --format json``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from datetime import datetime
 from monitor.clock import to_local, zone_label
 from monitor.reports import narrative
 from monitor.reports.figures import OutageLine, ReportFigures
-from monitor.reports.i18n import Lang, cause_name, format_duration, status_name
+from monitor.reports.i18n import Lang, cause_name, format_duration, kind_name, status_name
+from monitor.vocabulary import localize_reason
 
 COLUMNS = ("no", "site", "device_id", "device", "kind", "start", "end", "zone", "duration_min", "duration",
-           "in_period_min", "downtime_min", "status", "cause", "cause_name", "central", "planned_min",
+           "in_period_min", "downtime_min", "status", "cause_name", "central", "planned_min",
            "unmonitored_min", "open_at_end", "incident", "acknowledged_by", "acknowledged_at", "time_to_ack_min",
            "evidence", "reason")
 
@@ -32,15 +35,15 @@ HEADERS: dict[Lang, dict[str, str]] = {
     "id": {"no": "No", "site": "Kantor", "device_id": "ID perangkat", "device": "Perangkat", "kind": "Jenis",
            "start": "Mulai", "end": "Selesai", "zone": "Zona", "duration_min": "Durasi (menit)",
            "duration": "Durasi", "in_period_min": "Dalam periode (menit)",
-           "downtime_min": "Dihitung gangguan (menit)", "status": "Status", "cause": "Kode penyebab",
-           "cause_name": "Penyebab", "central": "Gangguan pusat", "planned_min": "Pemeliharaan (menit)",
+           "downtime_min": "Dihitung gangguan (menit)", "status": "Status", "cause_name": "Penyebab",
+           "central": "Gangguan pusat", "planned_min": "Pemeliharaan (menit)",
            "unmonitored_min": "Tidak dipantau (menit)", "open_at_end": "Masih berlangsung",
            "incident": "Insiden", "acknowledged_by": "Ditanggapi oleh", "acknowledged_at": "Waktu tanggapan",
            "time_to_ack_min": "Waktu tanggap (menit)", "evidence": "Bukti", "reason": "Keterangan"},
     "en": {"no": "No", "site": "Office", "device_id": "Device id", "device": "Device", "kind": "Kind",
            "start": "Start", "end": "End", "zone": "Zone", "duration_min": "Duration (min)", "duration": "Duration",
            "in_period_min": "In period (min)", "downtime_min": "Counted downtime (min)", "status": "Status",
-           "cause": "Cause code", "cause_name": "Cause", "central": "Central fault", "planned_min": "Maintenance (min)",
+           "cause_name": "Cause", "central": "Central fault", "planned_min": "Maintenance (min)",
            "unmonitored_min": "Not monitored (min)", "open_at_end": "Ongoing at end", "incident": "Incident",
            "acknowledged_by": "Acknowledged by", "acknowledged_at": "Acknowledged at",
            "time_to_ack_min": "Time to acknowledge (min)", "evidence": "Evidence", "reason": "Reason"},
@@ -71,15 +74,17 @@ def row(line: OutageLine, n: int, fig: ReportFigures, lang: Lang, names: dict[st
     yes, no = _YES[lang]
     ack = line.ack
     return [
-        str(n), fig.site.id, line.device.id, line.device.name, line.device.kind, _local(line.start, zone),
+        str(n), fig.site.id, line.device.id, line.device.name, kind_name(lang, line.device.kind),
+        _local(line.start, zone),
         _local(line.end, zone), zone_label(zone), _minutes(line.duration_s, lang),
         format_duration(line.duration_s, lang), _minutes(line.in_period_s, lang), _minutes(line.downtime_s, lang),
-        status_name(lang, line.outage.status), line.cause.value, cause_name(lang, line.cause),
+        status_name(lang, line.outage.status), cause_name(lang, line.cause),
         yes if line.central else no, _minutes(line.maintenance_s, lang), _minutes(line.unmonitored_s, lang),
         yes if line.open_at_end else no, "" if line.outage.incident_id is None else str(line.outage.incident_id),
         (ack.by or "") if ack else "", _local(ack.acknowledged_at, zone) if ack else "",
         _minutes(ack.time_to_ack_s, lang) if ack else "",
-        " | ".join(narrative.evidence_text(lang, e, zone, names) for e in line.evidence), line.outage.reason or "",
+        " | ".join(narrative.evidence_text(lang, e, zone, names) for e in line.evidence),
+        localize_reason(line.outage.reason, lang) if line.outage.reason else "",
     ]
 
 

@@ -32,7 +32,7 @@ Unknown ``status``/``cause`` strings (written by a newer version) are read as ``
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from monitor.domain import Cause, Status
 from monitor.engine import coverage as cv
+from monitor.engine.causes import merge_facts
 from monitor.settings import Settings, Site
 from monitor.storage.coverage import (
     MaintenanceRecord,
@@ -225,8 +226,18 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
+def one_per_event(items: Iterable[EvidenceItem]) -> tuple[EvidenceItem, ...]:
+    """Timed facts as physical events (:func:`monitor.engine.causes.merge_facts`): a fact seen by a trap and by
+    a poll is one item whose ``source`` names both; untimed items are kept as they are, after them."""
+    timed = [e for e in items if e.time is not None]
+    merged = [replace(e, source=sources) for e, sources in
+              merge_facts(timed, lambda e: (e.time or datetime.min, e.device, e.kind, e.source))]
+    return (*merged, *(e for e in items if e.time is None))
+
+
 def evidence_items(raw: Any) -> tuple[EvidenceItem, ...]:
-    """The JSON ``evidence`` list of an outage/incident as values; malformed items are skipped."""
+    """The JSON ``evidence`` list of an outage/incident as values, one item per physical event; malformed
+    items are skipped."""
     if not isinstance(raw, list):
         return ()
     out: list[EvidenceItem] = []
@@ -238,7 +249,7 @@ def evidence_items(raw: Any) -> tuple[EvidenceItem, ...]:
                                 kind=str(item.get("kind") or ""), text=str(item.get("text") or ""),
                                 source=str(item.get("source") or ""),
                                 values=dict(values) if isinstance(values, dict) else {}))
-    return tuple(out)
+    return one_per_event(out)
 
 
 def device_infos(site: Site) -> tuple[DeviceInfo, ...]:

@@ -25,7 +25,15 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from monitor.domain import Cause, Status
-from monitor.reports.data import AckRecord, DeviceInfo, EvidenceItem, IncidentRecord, ReportData, parse_time
+from monitor.reports.data import (
+    AckRecord,
+    DeviceInfo,
+    EvidenceItem,
+    IncidentRecord,
+    ReportData,
+    one_per_event,
+    parse_time,
+)
 from monitor.reports.figures import (
     CENTRAL_WARNING_KINDS,
     DAMAGE_CAUSES,
@@ -113,18 +121,12 @@ def incident_period(incident: IncidentRecord, zone: str, now: datetime) -> Perio
 
 
 def _escalations(raw: Mapping[str, Any]) -> list[tuple[datetime, str]]:
-    """Escalation steps recorded on the incident: ``{"steps": [{"audience", "time"}]}`` or
-    ``{audience: time}``; anything else is ignored."""
-    out: list[tuple[datetime, str]] = []
-    steps = raw.get("steps")
-    if isinstance(steps, list):
-        for s in steps:
-            if isinstance(s, dict) and (t := parse_time(s.get("time") or s.get("at"))):
-                out.append((t, str(s.get("audience", ""))))
-    for k, v in raw.items():
-        if k != "steps" and (t := parse_time(v)):
-            out.append((t, k))
-    return out
+    """Who was told about the incident and when (``incidents.escalation["told"]``: audience -> first time told,
+    alerts/escalation.py); the IT staff's first alert is not an escalation."""
+    told = raw.get("told")
+    out = [(t, str(audience)) for audience, value in (told.items() if isinstance(told, dict) else ())
+           if audience != "it_staff" and (t := parse_time(value)) is not None]
+    return sorted(out)
 
 
 def escalation_figures(data: ReportData, incident_id: int, now: datetime) -> EscalationFigures:
@@ -143,23 +145,18 @@ def escalation_figures(data: ReportData, incident_id: int, now: datetime) -> Esc
         key=lambda e: (0 if e.device.funding == "apbn" else 1, -e.outage.outage.status.severity, e.outage.start)))
     names = {d.id: d for d in data.devices}
     entries: list[Entry] = [Entry(incident.started_at, "incident_start", cause=incident.cause)]
-    seen: set[tuple[Any, ...]] = set()
     for x in lines:
         entries.append(Entry(x.start, "outage_start", device=x.device, status=x.outage.status, cause=x.cause))
         if x.end is not None and x.end <= fig.window_end:
             entries.append(Entry(x.end, "outage_end", device=x.device))
+    # every fact once: the incident's, its outages' and the site's record of the time hold copies of the same
+    # events, and a trap and the poll after it saw one event (one_per_event merges them, naming both sources)
     facts = [*incident.evidence, *(e for x in lines for e in x.evidence)]
-    for e in facts:
-        key = (e.time, e.device, e.kind)
-        if e.time is None or key in seen:
-            continue
-        seen.add(key)
-        entries.append(Entry(e.time, "evidence", device=names.get(e.device), evidence=e))
-    for o in data.observations:
-        if period.start - EVIDENCE_BEFORE <= o.time < fig.window_end and (o.time, o.device, o.kind) not in seen:
-            seen.add((o.time, o.device, o.kind))
-            item = EvidenceItem(o.time, o.device or "", o.kind, o.text, o.source, dict(o.values))
-            entries.append(Entry(o.time, "evidence", device=names.get(o.device or ""), evidence=item))
+    facts += [EvidenceItem(o.time, o.device or "", o.kind, o.text, o.source, dict(o.values)) for o in data.observations
+              if period.start - EVIDENCE_BEFORE <= o.time < fig.window_end]
+    for e in one_per_event(facts):
+        if e.time is not None:
+            entries.append(Entry(e.time, "evidence", device=names.get(e.device), evidence=e))
     acks = tuple(a for a in data.acks if a.incident_id == incident_id)
     for a in acks:
         entries.append(Entry(a.time, "ack", ack=a))

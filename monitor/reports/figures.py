@@ -109,6 +109,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.domain import Cause, DeviceKind, ObservationKind, Status
 from monitor.engine import coverage as cv
+from monitor.engine.causes import merge_facts
 from monitor.engine.coverage import CAUSE_PRIORITY, Part, Segment, Timeline, cause_rank
 from monitor.reports.availability import (
     WORK_END,
@@ -135,12 +136,14 @@ from monitor.reports.data import (
     GapRecord,
     IncidentRecord,
     MaintenanceRecord,
+    ObservationRecord,
     OutageRecord,
     ReportData,
     months_before,
 )
 from monitor.reports.period import Period
 from monitor.settings import Site
+from monitor.vocabulary.facts import strikes as strikes_of
 
 RECURRENCE_THRESHOLD = 3
 TAIL_REASON = "not_running_now"
@@ -415,19 +418,18 @@ def outage_lines(data: ReportData, period_fig: PeriodFigures, acks: Sequence[Inc
 
 
 def equipment_warnings(data: ReportData, start: datetime, end: datetime) -> tuple[EquipmentWarning, ...]:
-    groups: dict[tuple[str | None, str], list[int]] = defaultdict(list)
-    obs = [x for x in data.observations if x.kind in WARNING_KINDS and start <= x.time < end]
-    for i, x in enumerate(obs):
-        groups[(x.device, x.kind)].append(i)
+    """Warnings per device and kind, counting physical events: an arrester trip reported by a trap and by the
+    next poll is one trip (:func:`monitor.engine.causes.merge_facts`)."""
+    groups: dict[tuple[str | None, str], list[ObservationRecord]] = defaultdict(list)
+    seen = [x for x in data.observations if x.kind in WARNING_KINDS and start <= x.time < end]
+    for x, _sources in merge_facts(seen, lambda o: (o.time, o.device, o.kind, o.source)):
+        groups[(x.device, x.kind)].append(x)
     known = {d.id: d for d in data.devices}
     out: list[EquipmentWarning] = []
-    for (dev, kind), idx in groups.items():
-        items = [obs[i] for i in idx]
+    for (dev, kind), items in groups.items():
         strikes = 0
         if kind == ObservationKind.STRIKE:
-            for x in items:
-                inc = x.values.get("increment", 1)
-                strikes += int(inc) if isinstance(inc, int | float) and not isinstance(inc, bool) else 1
+            strikes = sum(strikes_of(x.values) for x in items)
         last = items[-1]
         out.append(EquipmentWarning(known.get(dev) if dev else None, kind, len(items), items[0].time, last.time,
                                     strikes, last.text, dict(last.values)))

@@ -49,6 +49,14 @@ LABELS: Mapping[Lang, Mapping[str, str]] = {
         "week": "Minggu ke-{week} tahun {year}",
         "generated": "Dibuat",
         "incomplete": "Periode belum selesai: angka dihitung sampai {until}.",
+        "stopped": "Monitor tidak berjalan sejak tanda hidup terakhirnya ({last}): waktu sesudahnya dihitung "
+                   "\u201cmonitor tidak berjalan\u201d, bukan normal.",
+        "parts": "Pembagian waktu periode",
+        "parts_note": "Setiap detik periode masuk tepat satu bagian; jumlahnya sama dengan panjang periode. "
+                      "Ketersediaan dihitung hanya dari waktu yang dipantau.",
+        "part_monitored": "Dipantau",
+        "part_period": "Periode",
+        "before_monitoring": "sebelum pemantauan dimulai",
         "summary": "Ringkasan",
         "services": "Ketersediaan Layanan",
         "service": "Layanan",
@@ -158,6 +166,14 @@ LABELS: Mapping[Lang, Mapping[str, str]] = {
         "week": "Week {week} of {year}",
         "generated": "Generated",
         "incomplete": "The period is not over: figures are counted until {until}.",
+        "stopped": "The monitor has not been running since its last sign of life ({last}): the time after it is "
+                   "counted as \u201cmonitor not running\u201d, not as up.",
+        "parts": "How the period divides",
+        "parts_note": "Every second of the period is in exactly one part; they add up to the period. "
+                      "Availability is counted over monitored time only.",
+        "part_monitored": "Monitored",
+        "part_period": "Period",
+        "before_monitoring": "before monitoring began",
         "summary": "Summary",
         "services": "Service availability",
         "service": "Service",

@@ -243,18 +243,6 @@ def not_monitored_sentences(fig: ReportFigures, lang: Lang) -> list[str]:
     return out
 
 
-def parts_rows(fig: ReportFigures, lang: Lang) -> list[tuple[str, float]]:
-    """How the period divides, for the whole office: each part with its seconds, then the period itself; the
-    parts sum to it (the coverage model)."""
-    a = fig.current.site
-    rows = [(label(lang, "part_monitored"), a.observed_s), (status_name(lang, "maintenance"), a.maintenance_s),
-            (status_name(lang, "unknown"), a.unknown_s), (status_name(lang, "not_running"), a.not_running_s),
-            (status_name(lang, "not_yet_monitored"), a.not_yet_monitored_s),
-            (status_name(lang, "future"), a.future_s)]
-    return [(name, s) for name, s in rows if s > 0 or name == label(lang, "part_monitored")] + [
-        (label(lang, "part_period"), fig.period.seconds)]
-
-
 def action_text(lang: Lang, action: Action, fig: ReportFigures) -> str:
     """One item of "Perlu tindak lanjut Kementerian" or of the open issues."""
     zone = fig.site.timezone

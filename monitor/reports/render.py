@@ -28,6 +28,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from monitor import vocabulary
 from monitor.clock import to_local, zone_label
 from monitor.errors import ReportError
 from monitor.reports import figures, i18n, narrative, selection
@@ -165,6 +166,10 @@ class Formatter:
         """Short duration for dense tables (``2 hr 3 j``)."""
         return i18n.format_duration(seconds, self.lang, short=True)
 
+    def exact(self, seconds: float) -> str:
+        """Every unit to the second (``6 hr 20 j 50 mnt``): parts that add up to the period."""
+        return vocabulary.format_duration(seconds, self.lang, short=True, exact=True)
+
     def num(self, value: float, decimals: int = 0) -> str:
         return i18n.format_number(value, self.lang, decimals)
 
@@ -193,11 +198,22 @@ class Formatter:
     def funding(self, value: str | None) -> str:
         return i18n.funding_name(self.lang, value)
 
+    def part(self, value: str) -> str:
+        """A coverage part as a heading (``Monitor tidak berjalan``)."""
+        return i18n.status_name(self.lang, value).capitalize()
+
     def gap_reason(self, value: str) -> str:
         return i18n.gap_reason(self.lang, value)
 
     def obs(self, kind: str) -> str:
         return i18n.observation_name(self.lang, kind)
+
+    def title(self, title: str) -> str:
+        """An incident's title, its status code in words."""
+        return narrative.incident_title(self.lang, title)
+
+    def ack(self, ack: Any) -> str:
+        return narrative.ack_text(self.lang, ack)
 
     def counts(self, items: Sequence[tuple[str, int]]) -> str:
         return ", ".join(f"{i18n.cause_name(self.lang, c)} {n}×" for c, n in items) or "—"
@@ -248,6 +264,7 @@ def weekly_context(fig: ReportFigures, lang: Lang, charts: Mapping[str, str], *,
         others = others[:figures.DEVICE_LIMIT]
     return {
         "detail": detail, "others": others, "ack_summary": narrative.ack_summary(fig, lang),
+        **part_table(fig, lang),
         "recurrence": fig.recurrence if full else fig.recurrence[:figures.RECURRENCE_LIMIT],
         "devices": selection.device_detail(fig.current.devices, None if full else figures.DEVICE_LIMIT),
         "central_actions": fig.central_actions if full else fig.central_actions[:figures.ACTION_LIMIT],
@@ -262,6 +279,28 @@ def weekly_context(fig: ReportFigures, lang: Lang, charts: Mapping[str, str], *,
         "impact_text": narrative.impact_text(fig, lang), "method": narrative.method_lines(lang),
         "sign_date": to_local(fig.now, fig.site.timezone).date(),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class PartRow:
+    name: str
+    seconds: tuple[float, ...]
+
+
+def part_table(fig: ReportFigures, lang: Lang) -> dict[str, Any]:
+    """How the period divides per service and for the whole office (the coverage model's parts, each its own
+    column; a column only when some row has time in it; the last column is the period, their sum)."""
+    def parts(a: figures.Availability) -> tuple[float, ...]:
+        return (a.observed_s, a.maintenance_s, a.unknown_s, a.not_running_s, a.not_yet_monitored_s, a.future_s)
+
+    names = (i18n.label(lang, "part_monitored"), i18n.status_name(lang, "maintenance").capitalize(),
+             i18n.status_name(lang, "unknown").capitalize(), i18n.status_name(lang, "not_running").capitalize(),
+             i18n.status_name(lang, "not_yet_monitored").capitalize(), i18n.status_name(lang, "future").capitalize())
+    rows = [(s.name, parts(s.availability)) for s in fig.current.services]
+    rows.append((i18n.label(lang, "whole_office"), parts(fig.current.site)))
+    keep = [i for i in range(len(names)) if i == 0 or any(r[1][i] > 0 for r in rows)]
+    return {"part_names": [names[i] for i in keep] + [i18n.label(lang, "part_period")],
+            "part_rows": [PartRow(name, (*(secs[i] for i in keep), fig.period.seconds)) for name, secs in rows]}
 
 
 def render_template(name: str, context: Mapping[str, Any]) -> str:

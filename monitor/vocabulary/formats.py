@@ -35,7 +35,8 @@ def format_quantity(value: float, unit: str, lang: str) -> str:
     return f"{number} {unit}" if unit else number
 
 
-def format_duration(seconds: float | None, lang: str, *, short: bool = False, precise: bool = False) -> str:
+def format_duration(seconds: float | None, lang: str, *, short: bool = False, precise: bool = False,
+                    exact: bool = False) -> str:
     """The two most significant units: ``2 hari 3 jam``, ``3 jam 15 menit``, ``45 detik`` (id);
     ``2 d 3 h``, ``3 h 15 min`` (en); ``short`` for tables: ``2 hr 3 j``. From a minute on, whole minutes
     (rounded); ``precise`` keeps seconds below ten minutes (``4 menit 30 detik``, for chats about what
@@ -46,6 +47,11 @@ def format_duration(seconds: float | None, lang: str, *, short: bool = False, pr
     units = UNITS_SHORT if short else UNITS
     d, h, m, s = (lookup(units, lang, u) for u in ("d", "h", "min", "s"))
     total = max(0, round(seconds))
+    if exact:   # every unit, to the second: parts that must add up to a whole
+        days, rest = divmod(total, 86400)
+        hours, rest = divmod(rest, 3600)
+        mins, secs = divmod(rest, 60)
+        return " ".join(f"{n} {u}" for n, u in ((days, d), (hours, h), (mins, m), (secs, s)) if n) or f"0 {m}"
     if precise and total < 600:
         mins, secs = divmod(total, 60)
         return " ".join(f"{n} {u}" for n, u in ((mins, m), (secs, s)) if n) or f"0 {s}"

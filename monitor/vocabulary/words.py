@@ -124,9 +124,9 @@ TRANSFER_CAUSES: Table = {
 
 # How someone acknowledged (acknowledgements.source): "07.25 WIB — Budi menangani gangguan (tombol ...)".
 ACK_SOURCES: Table = {
-    "id": {"button": "tombol ✋ Tangani di Telegram", "command": "perintah /ack di Telegram",
+    "id": {"button": "tombol \u201cTangani\u201d di Telegram", "command": "perintah /ack di Telegram",
            "cli": "perintah ektp-monitor"},
-    "en": {"button": "the ✋ Acknowledge button in Telegram", "command": "the /ack command in Telegram",
+    "en": {"button": "the \u201cAcknowledge\u201d button in Telegram", "command": "the /ack command in Telegram",
            "cli": "the ektp-monitor command"},
 }
 
@@ -161,7 +161,8 @@ WORDS: Table = {
            "charge": "muatan", "runtime_left": "sisa ±{duration}", "input_voltage": "tegangan masuk",
            "voltage": "tegangan", "load": "beban", "temperature": "suhu", "disk": "disk", "uptime": "menyala",
            "interface": "antarmuka", "contact": "kontak", "because": "sebab", "line_problems": "{count} gangguan jalur",
-           "strikes_counted": "{count} sambaran petir tercatat", "cause": "penyebab", "sources": "dilihat oleh {sources}", "and": "dan",
+           "strikes_counted": "{count} sambaran petir tercatat",
+           "cause": "penyebab", "sources": "dilihat oleh {sources}", "and": "dan",
            "status_since": "{status} sejak {time}", "answers": "menjawab normal",
            "down_without_evidence": "mati {duration} dengan listrik normal dan tanpa bukti lain",
            "host_power_loss": "komputer monitor mati dan menyala ulang (kemungkinan listrik kantor padam)",
@@ -174,7 +175,8 @@ WORDS: Table = {
            "charge": "charge", "runtime_left": "about {duration} left", "input_voltage": "input voltage",
            "voltage": "voltage", "load": "load", "temperature": "temperature", "disk": "disk", "uptime": "up",
            "interface": "interface", "contact": "contact", "because": "because of",
-           "line_problems": "{count} line problems", "strikes_counted": "{count} lightning strikes counted", "cause": "cause",
+           "line_problems": "{count} line problems", "strikes_counted": "{count} lightning strikes counted",
+           "cause": "cause",
            "sources": "seen by {sources}", "and": "and", "status_since": "{status} since {time}",
            "answers": "answers normally",
            "down_without_evidence": "down for {duration} with power normal and no other evidence",

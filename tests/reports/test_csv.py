@@ -50,7 +50,7 @@ def test_round_trip(fig: F.ReportFigures, lang: str) -> None:
     to_num = (lambda s: float(s.replace(",", "."))) if lang == "id" else float
     for row, line in zip(rows, fig.outages, strict=True):
         assert row["device_id"] == line.device.id and row["device"] == line.device.name
-        assert row["cause"] == line.cause.value
+        assert row["cause_name"] == csvout.cause_name(lang, line.cause)  # type: ignore[arg-type]
         assert to_num(row["duration_min"]) == pytest.approx(line.duration_s / 60, abs=0.05)
         assert to_num(row["downtime_min"]) == pytest.approx(line.downtime_s / 60, abs=0.05)
         assert (row["end"] == "") == (line.end is None)

@@ -32,7 +32,7 @@ def incident(cause: Cause, end: object = None, **kw: object) -> IncidentRecord:
 def test_lightning_on_national_budget_equipment_asks_for_replacement_and_protection(office: Settings) -> None:
     strike = EvidenceItem(T - timedelta(minutes=1), "spd", "strike", "strike +1", "poll", {"increment": 1})
     inc = incident(Cause.LIGHTNING, evidence=(strike,),
-                   escalation={"steps": [{"audience": "ministry_liaison", "time": "2026-11-18T07:02:00Z"}]})
+                   escalation={"told": {"it_staff": "2026-11-17T07:02:00Z", "ministry_liaison": "2026-11-18T07:02:00Z"}})
     outs = (outage("srv1", T + timedelta(minutes=1), None, cause=Cause.LIGHTNING, incident=7),
             outage("srv2", T + timedelta(minutes=1), T + timedelta(hours=1), cause=Cause.LIGHTNING, incident=7),
             outage("ws", T + timedelta(minutes=1), T + timedelta(hours=1), status=Status.UNREACHABLE,
@@ -106,13 +106,16 @@ async def test_the_async_builder_and_the_report_service(tmp_path: Path) -> None:
         assert "Server Perekaman 1" in text and "Permohonan" in text
         recorded = db.call(lambda s: [(r.kind, r.incident_id, r.status, r.period_start, r.period_end)
                                       for r in s.scalars(select(ReportRunRow))])
-        assert recorded == [("escalation", ids["lightning"], "built", sc.wib(2026, 11, 17, 14, 2), now)]
+        # one document per incident and escalation step: never escalated, its step is its start (+ 1 s)
+        start = sc.wib(2026, 11, 17, 14, 2)
+        assert recorded == [("escalation", ids["lightning"], "built", start, start + timedelta(seconds=1))]
         with pytest.raises(ReportError, match="no incident #4242"):
             await build_escalation_report(settings, db, 4242, now, tmp_path / "out")
 
         service = ReportService(settings, db, FakeClock(sc.wib(2026, 11, 25, 10)), out_dir=tmp_path / "svc")
         esc_path = await service.escalation_report(ids["lightning"])
-        assert esc_path is not None and esc_path.is_file()
+        assert esc_path == path                      # asked again for the same step: the same file
+        assert (tmp_path / "svc" / "mura").exists() is False
         week_so_far = await service.report_now("mura")         # Wednesday of W48: the running week so far
         assert week_so_far is not None and week_so_far.name == "Laporan-Mingguan-mura-2026-W48.pdf"
         first = PdfReader(week_so_far).pages[0].extract_text() or ""

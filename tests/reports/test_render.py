@@ -217,7 +217,8 @@ def test_escalation_pdf(showcase: Showcase, tmp_path: Path) -> None:
     for expected in ("Kepada Yth.", "Direktur Jenderal Kependudukan dan Pencatatan Sipil",
                      "Perihal", "akibat petir", "Server Perekaman 1", "HP ProLiant DL380 G7", "SN CZJ1234ABC",
                      "15 tahun", "APBN", "Kronologi", "arrester petir (SPD) terpicu",
-                     "Ditanggapi oleh Budi Santoso", "Tindakan yang telah dilakukan kantor",
+                     "Budi Santoso menangani gangguan (tombol “Tangani” di Telegram)",
+                     "Tindakan yang telah dilakukan kantor",
                      "Teknisi provinsi dihubungi", "Permohonan", "Penggantian atau perbaikan perangkat yang dibeli "
                      "dari APBN", "masih berlangsung", "Drs. Yohanes Saputra, M.Si."):
         assert expected in text, expected
