@@ -55,9 +55,10 @@ def _file_holds_secret(settings: Settings) -> bool:
     return any(s in text for s in settings.secrets if len(s) >= 4)
 
 
-def open_database(settings: Settings) -> Engine:
-    return create_db_engine(settings.database_url,
-                            busy_timeout_s=settings.database.busy_timeout.total_seconds())
+def open_database(settings: Settings, *, create: bool = True) -> Engine:
+    """The database of ``settings``; ``create=False`` for commands that only read (they never create one)."""
+    return create_db_engine(settings.database_url, busy_timeout_s=settings.database.busy_timeout.total_seconds(),
+                            create=create, config_hint=str(settings.source or "FILE"))
 
 
 # ------------------------------------------------------------------------------ checks (issue 3)

@@ -11,23 +11,34 @@
     ektp-monitor report -c FILE [--site ID] [--week 2026-W47 | --from D --to D] [--format pdf,html,csv]
                         [--out DIR] [--send]
 
-``-c`` may also come from ``EKTP_MONITOR_CONFIG``. Exit codes: 0 success; 1 the command ran and
-failed; 2 bad config or usage; 3 not available in this version. Each command lives in
-``monitor/commands/<name>.py`` with a ``main(args) -> int``.
+``-c`` may also come from ``EKTP_MONITOR_CONFIG``. Conventions every command keeps:
+
+* exit codes: 0 success; 1 the command ran and failed; 2 bad config or usage (an unknown option, a malformed
+  date, an unknown site or device — nothing is done); 3 not available in this version. ``check`` follows the
+  Nagios plugin convention instead (0 all up, 1 something degraded, 2 something down or unreachable, 3 it
+  could not run or decide; bad config and usage errors 2 as everywhere);
+* a closed stdout (``… | head``) ends the command quietly (exit 141, as for SIGPIPE), never a traceback;
+* commands that only read (``outages``, ``report``, ``db current``) never create a database: a missing one is
+  a clear message saying to run ``db upgrade``.
+
+Each command lives in ``monitor/commands/<name>.py`` with a ``main(args) -> int``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.errors import ConfigError, MonitorError, NotReadyError
+from monitor.errors import ConfigError, MonitorError, NotReadyError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_READY = 0, 1, 2, 3
+EXIT_USAGE = EXIT_CONFIG
+EXIT_PIPE = 141            # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
@@ -106,6 +117,13 @@ _COMMANDS = {"demo": "demo", "run": "run", "check": "check", "config": "config",
              "outages": "outages", "report": "report"}
 
 
+def _quiet_stdout() -> None:
+    """After a closed stdout: point it at /dev/null so the interpreter's last flush cannot fail loudly."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -114,10 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(f"monitor.commands.{_COMMANDS[args.command]}")
     try:
         code: int = module.main(args)
+        sys.stdout.flush()
         return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_PIPE
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
+    except UsageError as exc:
+        print(f"ektp-monitor {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except NotReadyError as exc:
         print(f"ektp-monitor {args.command}: {exc}", file=sys.stderr)
         return EXIT_NOT_READY

@@ -133,6 +133,13 @@ class ReportError(MonitorError):
     """A report could not be built or rendered."""
 
 
+class UsageError(MonitorError):
+    """The command line asks for something that cannot be (a malformed date, an unknown site or format): the
+    command does nothing and exits 2, like an argparse error."""
+
+    permanent = True
+
+
 class NotReadyError(MonitorError):
     """A command or feature that this version does not provide yet."""
 

@@ -8,9 +8,11 @@ each under an overall time limit. Output is a table, or with ``--json`` one obje
      "time": "2026-11-28T08:00:00Z", "type": "snmp", "reason_code": "condition", "units": {...},
      "duration_s": 0.02, "observations": [{"kind": "on_battery", "text": "...", "values": {...}}]}
 
-The first eight fields are the contract; the others may grow. Exit codes: 0 every check ran (whatever
-the statuses), 1 a check could not run (our side failed or ICMP is not permitted), 2 bad config or an
-unknown ``--device``.
+The first eight fields are the contract; the others may grow. Exit codes follow the Nagios plugin
+convention, so schedulers and scripts can act on them (:func:`exit_code`): 0 every check is up, 1 something
+is degraded, 2 something is down or unreachable, 3 the round could not run or could not decide (our side
+failed, ICMP not permitted, a device that answers nonsense or refuses our credentials). A usage error (an
+unknown ``--device``) or a bad config exits 2, as in every command.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -38,7 +41,23 @@ from monitor.errors import CheckSetupError
 from monitor.logs import setup_logging
 from monitor.settings import Settings
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_DEGRADED, EXIT_DOWN, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_USAGE = 2                     # a usage error or a bad config: 2, as in every command
+
+
+def exit_code(results: Sequence[CheckResult], ran_all: bool) -> int:
+    """The Nagios plugin convention over one round: 3 when it could not run (or decide), else the worst of
+    2 down/unreachable, 1 degraded, 0 up."""
+    statuses = {r.status for r in results}
+    if not ran_all:
+        return EXIT_UNKNOWN
+    if statuses & {Status.DOWN, Status.UNREACHABLE}:
+        return EXIT_DOWN
+    if Status.DEGRADED in statuses:
+        return EXIT_DEGRADED
+    if Status.UNKNOWN in statuses:
+        return EXIT_UNKNOWN
+    return EXIT_OK
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,13 +68,13 @@ def main(args: argparse.Namespace) -> int:
         for name in unknown:
             print(f"ektp-monitor check: no device {name!r} in {settings.source} "
                   "(use ID, or SITE/ID when several sites have it)", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     rows, ran_all = asyncio.run(run_round(settings, refs))
     if args.json:
         write_json(rows, sys.stdout)
     else:
         write_table(rows, sys.stdout)
-    return EXIT_OK if ran_all else EXIT_FAILED
+    return exit_code([r for _, r in rows], ran_all)
 
 
 def select_devices(settings: Settings, wanted: list[str]) -> tuple[list[DeviceRef], list[str]]:

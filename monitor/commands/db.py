@@ -10,7 +10,7 @@ from monitor.storage import db
 
 def main(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
-    engine = open_database(settings)
+    engine = open_database(settings, create=args.db_command != "current")   # reading never creates one
     try:
         if args.db_command == "upgrade":
             before, after = db.upgrade(engine, args.revision)

@@ -90,6 +90,19 @@ def fetch(db: Database, *, open_only: bool = False, since: date | datetime | Non
     return db.call(q, "reading outages")
 
 
+NOTE_WIDTH = 80
+
+
+def clip_words(text: str, width: int = NOTE_WIDTH) -> str:
+    """``text`` cut at a word boundary to at most ``width`` characters, with an ellipsis when cut."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    if " " in cut and not text[width - 1].isspace():
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ;,") + "…"
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     headers = ("ID", "SITE", "DEVICE", "START", "END", "DURATION", "STATUS", "CAUSE", "NOTE")
     lines = []
@@ -105,7 +118,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
         if r["reason"]:
             notes.append(r["reason"])
         lines.append((str(r["id"]), r["site"], r["device"], r["start_local"], r["end_local"] or "-", dur,
-                       r["status"], r["cause"], "; ".join(notes)[:80]))
+                       r["status"], r["cause"], clip_words("; ".join(notes))))
     widths = [max(len(h), *(len(x[i]) for x in lines)) if lines else len(h) for i, h in enumerate(headers)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*x).rstrip() for x in [headers, *lines])
@@ -125,7 +138,7 @@ def main(args: argparse.Namespace) -> int:
             known = ", ".join(s.id for s in settings.sites)
             print(f"ektp-monitor outages: no site {args.site!r} in {args.config} (known: {known})", file=sys.stderr)
             return EXIT_USAGE
-    engine = open_database(settings)
+    engine = open_database(settings, create=False)
     db = Database(engine)
     try:
         require_current_schema(engine, args.config)

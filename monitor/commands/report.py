@@ -23,6 +23,7 @@ import asyncio
 import html
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from monitor.app import load_config, open_database
 from monitor.clock import Clock, SystemClock
 from monitor.domain import Audience
-from monitor.errors import ReportError
+from monitor.errors import ReportError, UsageError
 from monitor.reports.period import Period, day_range, parse_day, parse_week, previous_week
 from monitor.reports.runner import (
     SENT,
@@ -46,10 +47,11 @@ from monitor.reports.runner import (
 from monitor.settings import Settings
 from monitor.storage import Database
 from monitor.storage.db import require_current_schema
+from monitor.storage.models import IncidentRow
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK = 0
 
 
 def outbox_deliver(settings: Settings | Callable[[], Settings], db: Database, clock: Clock) -> Deliver:
@@ -114,14 +116,24 @@ async def _send_now(settings: Settings, db: Database, clock: Clock) -> None:
 
 def _periods(args: argparse.Namespace, zone: str, now: datetime) -> Period:
     if args.date_to and not args.date_from:
-        raise ReportError("--to needs --from", permanent=True)
-    if args.week:
-        return parse_week(args.week, zone)
-    if args.date_from:
-        first = parse_day(args.date_from)
-        last = parse_day(args.date_to) if args.date_to else now.astimezone(ZoneInfo(zone)).date()
-        return day_range(first, last, zone)
+        raise UsageError("--to needs --from")
+    try:
+        if args.week:
+            return parse_week(args.week, zone)
+        if args.date_from:
+            first = parse_day(args.date_from)
+            last = parse_day(args.date_to) if args.date_to else now.astimezone(ZoneInfo(zone)).date()
+            return day_range(first, last, zone)
+    except ReportError as exc:          # a malformed week or date, a range that ends before it starts
+        raise UsageError(str(exc)) from None
     return previous_week(now, zone)
+
+
+def _formats(text: str | None, default: Sequence[str]) -> tuple[str, ...]:
+    try:
+        return parse_formats(text, default)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _print(files: Mapping[str, Path]) -> None:
@@ -129,36 +141,58 @@ def _print(files: Mapping[str, Path]) -> None:
         print(path)
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What the command line asks for, checked before anything is read or written (a usage error exits 2)."""
+
+    sites: tuple[tuple[str, Period], ...]
+    formats: tuple[str, ...]
+
+
+def _request(args: argparse.Namespace, settings: Settings, now: datetime) -> _Request:
+    if args.incident is not None:
+        if args.week or args.date_from or args.date_to or args.site:
+            raise UsageError("--incident cannot be combined with --site, --week, --from or --to")
+        formats = _formats(args.format, ("pdf",))
+        if not {"pdf", "html"} & set(formats):
+            raise UsageError("the escalation letter is a PDF or HTML file: use --format pdf or html")
+        return _Request((), formats)
+    site_ids: Sequence[str] = args.site or [s.id for s in settings.sites]
+    known = {s.id for s in settings.sites}
+    unknown = [s for s in site_ids if s not in known]
+    if unknown:
+        raise UsageError(f"unknown site {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    formats = _formats(args.format, settings.reports.formats)
+    if args.send and "pdf" not in formats:
+        formats = (*formats, "pdf")
+    periods = tuple((site_id, _periods(args, settings.site(site_id).timezone, now)) for site_id in site_ids)
+    for _, period in periods:
+        if period.start >= now:
+            raise UsageError(f"the period {period.label} has not started yet")
+    return _Request(periods, formats)
+
+
 def main(args: argparse.Namespace, *, clock: Clock | None = None) -> int:
     settings = load_config(args.config)
     clock = clock or SystemClock()
     now = clock.now()
-    engine = open_database(settings)
-    require_current_schema(engine, args.config)
+    request = _request(args, settings, now)
+    engine = open_database(settings, create=False)        # a report reads the record: it never creates one
     db = Database(engine)
     try:
+        require_current_schema(engine, args.config)
         out_dir = Path(args.out).resolve() if args.out else None
         if args.incident is not None:
-            if args.week or args.date_from or args.site:
-                raise ReportError("--incident cannot be combined with --site, --week or --from", permanent=True)
-            formats = parse_formats(args.format, ("pdf",))
+            if not db.call(lambda s: s.get(IncidentRow, args.incident) is not None, "reading the incident"):
+                raise UsageError(f"no incident #{args.incident}")
             files = build_escalation_files(settings, db, args.incident, now, out_dir, language=args.language,
-                                           formats=formats)
+                                           formats=request.formats)
             _print(files)
             if args.send:
                 asyncio.run(_send_escalation(settings, db, clock, args.incident, files))
             return EXIT_OK
-        site_ids: Sequence[str] = args.site or [s.id for s in settings.sites]
-        known = {s.id for s in settings.sites}
-        unknown = [s for s in site_ids if s not in known]
-        if unknown:
-            raise ReportError(f"unknown site {', '.join(unknown)}; known: {', '.join(sorted(known))}", permanent=True)
-        formats = parse_formats(args.format, settings.reports.formats)
-        if args.send and "pdf" not in formats:
-            formats = (*formats, "pdf")
-        for site_id in site_ids:
-            period = _periods(args, settings.site(site_id).timezone, now)
-            built = build_report(settings, db, site_id, period, now, out_dir=out_dir, formats=formats,
+        for site_id, period in request.sites:
+            built = build_report(settings, db, site_id, period, now, out_dir=out_dir, formats=request.formats,
                                  language=args.language, charts_in_child=True)
             log.info("report %s %s: %d pages in %.2f s", site_id, period.label, built.pages or 0, built.seconds)
             _print(built.files)
@@ -181,7 +215,6 @@ def main(args: argparse.Namespace, *, clock: Clock | None = None) -> int:
 async def _send_escalation(settings: Settings, db: Database, clock: Clock, incident_id: int,
                            files: Mapping[str, Path]) -> None:
     from alerts.outbox import enqueue
-    from monitor.storage.models import IncidentRow
 
     document = files.get("pdf")
     if document is None:

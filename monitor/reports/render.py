@@ -428,9 +428,10 @@ class Rendered:
 
 def write_files(out_dir: Path, basename: str, formats: Sequence[str], *, pdf_html: Callable[[], str],
                 html_file: Callable[[], str], csv_bytes: Callable[[], bytes] | None,
-                pdf_images: Mapping[str, Callable[[], bytes]] | None = None) -> Rendered:
+                pdf_images: Mapping[str, Callable[[], bytes]] | None = None,
+                json_bytes: Callable[[], bytes] | None = None) -> Rendered:
     """Write the requested formats: ``pdf`` from ``pdf_html()``, ``html`` from ``html_file()``, ``csv`` from
-    ``csv_bytes()``. Each file is written under a temporary name and renamed, so a reader (the outbox
+    ``csv_bytes()``, ``json`` from ``json_bytes()``. Each file is written under a temporary name and renamed, so a reader (the outbox
     sending the PDF) never sees half a file. Reports hold the office's outage record: the files are
     created owner-only (0600), and so is the folder when this creates it (0700)."""
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -439,9 +440,9 @@ def write_files(out_dir: Path, basename: str, formats: Sequence[str], *, pdf_htm
     for fmt in formats:
         target = out_dir / f"{basename}.{fmt}"
         tmp = target.with_name(f".{target.name}.tmp")
-        if fmt not in ("html", "pdf", "csv"):
-            raise ReportError(f"unknown report format {fmt!r}: use pdf, html or csv", permanent=True)
-        if fmt == "csv" and csv_bytes is None:
+        if fmt not in ("html", "pdf", "csv", "json"):
+            raise ReportError(f"unknown report format {fmt!r}: use pdf, html, csv or json", permanent=True)
+        if (fmt == "csv" and csv_bytes is None) or (fmt == "json" and json_bytes is None):
             continue
         os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
         tmp.chmod(0o600)  # a temporary file left by a crash may have other bits
@@ -449,6 +450,8 @@ def write_files(out_dir: Path, basename: str, formats: Sequence[str], *, pdf_htm
             tmp.write_text(html_file(), encoding="utf-8")
         elif fmt == "pdf":
             pages = html_to_pdf(pdf_html(), tmp, images=pdf_images)
+        elif fmt == "json" and json_bytes is not None:
+            tmp.write_bytes(json_bytes())
         elif csv_bytes is not None:
             tmp.write_bytes(csv_bytes())
         tmp.replace(target)

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from monitor.clock import Clock
 from monitor.domain import Audience
 from monitor.errors import ReportError
-from monitor.reports import csvout, narrative, render
+from monitor.reports import csvout, jsonout, narrative, render
 from monitor.reports.data import ReportData, load_report_data, parse_time
 from monitor.reports.escalation import EVIDENCE_BEFORE, escalation_figures
 from monitor.reports.figures import ReportFigures, compute
@@ -52,7 +52,7 @@ Deliver = Callable[[str, tuple[Audience, ...], Mapping[str, Path], str, Period],
 """``deliver(site_id, audiences, files, caption, period)``: hand the built files to the audiences (the
 composition root wires it to the outbox; see monitor/commands/report.py:outbox_deliver)."""
 
-FORMATS = ("pdf", "html", "csv")
+FORMATS = ("pdf", "html", "csv", "json")
 BUILT, SENT, FAILED = "built", "sent", "failed"
 
 
@@ -94,7 +94,8 @@ def parse_formats(text: str | Sequence[str] | None, default: Sequence[str]) -> t
     items = [x for x in items if x]
     bad = [x for x in items if x not in FORMATS]
     if bad or not items:
-        raise ReportError(f"unknown report format {', '.join(bad) or '(none)'}: use pdf, html, csv", permanent=True)
+        raise ReportError(f"unknown report format {', '.join(bad) or '(none)'}: use pdf, html, csv, json",
+                          permanent=True)
     return tuple(dict.fromkeys(items))
 
 
@@ -136,7 +137,8 @@ def render_report(fig: ReportFigures, lang: Lang, out_dir: Path, name: str, form
                                   pdf_html=lambda: render.weekly_html(fig, lang, pdf_charts()),
                                   html_file=lambda: render.weekly_html(fig, lang, get_charts(), full=True),
                                   csv_bytes=lambda: csvout.outage_csv(fig, lang),
-                                  pdf_images=child.images() if child is not None else None)
+                                  pdf_images=child.images() if child is not None else None,
+                                  json_bytes=lambda: jsonout.report_json(fig))
     finally:
         if child is not None:
             child.close()

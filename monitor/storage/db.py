@@ -37,10 +37,15 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
-def create_db_engine(url: str, *, busy_timeout_s: float = 5.0, echo: bool = False) -> Engine:
-    """An Engine for ``url``; SQLite files are created owner-only with the project's pragmas."""
+def create_db_engine(url: str, *, busy_timeout_s: float = 5.0, echo: bool = False, create: bool = True,
+                     config_hint: str = "FILE") -> Engine:
+    """An Engine for ``url``; SQLite files are created owner-only with the project's pragmas. With
+    ``create=False`` (commands that only read) a missing SQLite file is :class:`SchemaOutdatedError` saying
+    to run ``db upgrade``, and nothing is created."""
     path = _sqlite_path(url)
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if path is not None and not create and not path.exists():
+        raise SchemaOutdatedError(f"there is no database at {path}; run: ektp-monitor db upgrade -c {config_hint}")
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():

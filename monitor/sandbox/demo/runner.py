@@ -29,7 +29,7 @@ from monitor.errors import ConfigError
 from monitor.sandbox import SandboxError
 from monitor.sandbox.demo.monitorproc import MonitorProcess
 from monitor.sandbox.demo.office import Office
-from monitor.sandbox.demo.scenario import Demo, DemoFailed, reports, show_record, storyline
+from monitor.sandbox.demo.scenario import Demo, DemoFailed, after_stop, reports, show_record, storyline
 from monitor.sandbox.demo.timeline import Timeline
 from monitor.sandbox.demo.verify import Outcome, verify
 from monitor.sandbox.demo.watch import Chat, Record
@@ -74,6 +74,17 @@ def fresh_out_dir(base: Path | None) -> Path:
     return base
 
 
+def owner_only_copy(source: Path, target: Path) -> Path:
+    """The demo's config, written into its folder readable by the owner only (0600): it holds the simulated
+    devices' communities and the local bot's token, and the monitor warns about a config holding secrets
+    that every user can read. The monitor and every printed command use this copy."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(source.read_bytes())
+    target.chmod(0o600)
+    return target
+
+
 def timing_env(speed: float) -> dict[str, str]:
     """The cause windows of ``config/demo.yaml`` for ``--speed``: shorter with speed, but never so short that the
     storm (about 10-25 s from the strike to the router's failure) would fall apart into several incidents."""
@@ -114,6 +125,7 @@ def run_demo(options: DemoOptions) -> int:
         return 2
     try:
         out = fresh_out_dir(options.out)
+        config = owner_only_copy(config, out / "config.yaml")
         timing = timing_env(options.speed)
         settings = load_settings(config, environ={**os.environ, **timing, "EKTP_DEMO_DIR": str(out)})
         site = settings.site(SITE_ID)
@@ -155,6 +167,7 @@ def run_demo(options: DemoOptions) -> int:
                 exit_code = monitor.stop()
                 demo.monitor_should_run = False
                 tl.monitor(f"ektp-monitor run exited with code {exit_code}")
+                after_stop(demo, out / "reports")
             outcomes = verify(demo.record, list(demo.chat.refresh()), demo.chat_of, demo.facts, files, exit_code,
                               expect_clean_stop=not options.keep_running)
             outcomes += [Outcome(f"step: {m}", False, "did not happen in time") for m in demo.missed]

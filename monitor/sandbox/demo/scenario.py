@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitor.domain import Audience
 from monitor.sandbox.demo.describe import describe_event
@@ -30,7 +31,7 @@ from monitor.sandbox.demo.timeline import Timeline
 from monitor.sandbox.demo.watch import Chat, ChatMessage, Record
 from monitor.settings import Settings
 
-__all__ = ["STAFF_ID", "STAFF_NAME", "Demo", "DemoFailed", "storyline"]
+__all__ = ["STAFF_ID", "STAFF_NAME", "Demo", "DemoFailed", "after_stop", "storyline"]
 
 STAFF_ID, STAFF_NAME = 5001, "Budi"
 LIGHTNING_KINDS = frozenset({"strike", "spd_tripped"})
@@ -449,3 +450,54 @@ def show_record(d: Demo) -> None:
     result = d.monitor.cli("outages", timeout=120)
     for line in (result.stdout or result.stderr).rstrip().splitlines():
         d.timeline.plain_line("  " + line)
+
+
+def after_stop(d: Demo, out_dir: Path, *, pause: float = 5.0) -> None:
+    """Chapter 15: with the monitor stopped, the same report built twice a few seconds apart
+    (``ektp-monitor report --format json``). The record's figures must not move; only the tail after the last
+    heartbeat grows, as *monitor not running* — the figures of a monitor killed by the storm stay true."""
+    import json
+
+    tl = d.timeline
+    tl.chapter("15", "A report built after the monitor stopped",
+               "The same report twice, a few seconds apart, with the monitor stopped: the figures stay, the time "
+               "since its last heartbeat is counted as not running, never as up.")
+    # the stop wrote a last heartbeat; silence longer than two heartbeat intervals means "not running"
+    d.hold(max(3.0, 3 * d.settings.monitor.heartbeat_interval.total_seconds()), "the monitor's silence begins",
+           minimum=3.0)
+    today = datetime.now(UTC).astimezone(ZoneInfo(d.settings.site(d.site_id).timezone)).date().isoformat()
+    builds: list[dict[str, Any]] = []
+    for n in (1, 2):
+        args = ["report", "--from", today, "--format", "json", "--out", str(out_dir / f"after-stop-{n}")]
+        d.sim("$ " + d.monitor.command_line(*args))
+        result = d.monitor.cli(*args, timeout=300)
+        paths = [p for p in result.stdout.split() if p.endswith(".json")]
+        if result.returncode != 0 or not paths:
+            tl.line("fail", f"ektp-monitor report exited {result.returncode}: {result.stderr.strip()[-800:]}")
+            d.facts["after_stop"] = {"error": f"report exited {result.returncode}"}
+            return
+        built = json.loads(Path(paths[0]).read_text(encoding="utf-8"))
+        builds.append(built)
+        fig = built["figures"]
+        tl.monitor(f"report {n} at {built['now']}: availability {fig['availability']}, not running "
+                   f"{fig['seconds']['not_running']:.1f} s, monitor running: {built['monitor']['running']}")
+        if n == 1:
+            d.hold(pause, "a little later, the same report again", minimum=pause)
+    first, second = builds
+    d.facts["after_stop"] = {
+        "running": [b["monitor"]["running"] for b in builds],
+        "availability": [b["figures"]["availability"] for b in builds],
+        "not_running_s": [b["figures"]["seconds"]["not_running"] for b in builds],
+        "elapsed_s": (datetime.fromisoformat(second["now"].replace("Z", "+00:00"))
+                      - datetime.fromisoformat(first["now"].replace("Z", "+00:00"))).total_seconds(),
+        "same_figures": _monitored(first) == _monitored(second),
+        "same_outages": first["outages"] == second["outages"]}
+
+
+def _monitored(built: dict[str, Any]) -> list[Any]:
+    """Every figure of a JSON report except the two that move with ``now`` (not running, future)."""
+    def strip(parts: dict[str, Any]) -> dict[str, Any]:
+        seconds = {k: v for k, v in parts["seconds"].items() if k not in ("not_running", "future")}
+        return {**{k: v for k, v in parts.items() if k != "seconds"}, "seconds": seconds}
+
+    return [strip(built["figures"]), [strip(s) for s in built["services"]], [strip(x) for x in built["devices"]]]

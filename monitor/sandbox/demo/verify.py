@@ -137,6 +137,21 @@ def verify(record: Record, messages: Sequence[ChatMessage], chat_of: Mapping[Aud
         and esc is not None and esc.name in names_min,
         f"head got {sorted(n for n in names_head if n)}, Ministry got {sorted(n for n in names_min if n)}")
 
+    # 9. one document per incident and escalation step
+    letters = ("Laporan-Eskalasi", "Escalation-Report")
+    esc_docs = {m.document_sha256 for m in ministry if (m.filename or "").startswith(letters)}
+    add("one escalation document per incident and step: the Ministry got the same file each time",
+        len(esc_docs) == 1, f"{len(esc_docs)} different escalation PDF(s) in the Ministry's chat")
+
     if expect_clean_stop:
         add("the monitor stopped cleanly at the end (SIGTERM, exit 0)", monitor_exit == 0, f"exit code {monitor_exit}")
+        tail = facts.get("after_stop") or {}
+        grown = (tail.get("not_running_s") or [0.0, 0.0])
+        elapsed = float(tail.get("elapsed_s") or 0.0)
+        add("a report built after the monitor stopped counts the tail as not running",
+            tail.get("running") == [False, False] and bool(tail.get("same_figures")) and bool(tail.get("same_outages"))
+            and elapsed > 0 and abs((grown[1] - grown[0]) - elapsed) < 0.01,
+            tail.get("error") or f"availability {tail.get('availability')} both times, outages unchanged; not running "
+            f"{grown[0]:.1f} s → {grown[1]:.1f} s (+{grown[1] - grown[0]:.1f} s, the {elapsed:.1f} s between the "
+            "two builds)")
     return out
