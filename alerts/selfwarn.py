@@ -40,6 +40,7 @@ from sqlalchemy.engine import make_url
 
 from alerts.messages import format_duration, format_time
 from alerts.outbox import enqueue, load_migrations, resolve_target
+from monitor import vocabulary
 from monitor.daemon.deadman import ClockReading
 from monitor.domain import Audience, HostSpec, OutgoingMessage
 from monitor.errors import NotifyError, StorageError
@@ -71,9 +72,9 @@ _TEXT: dict[str, dict[str, str]] = {
                  "disk komputer monitor.",
         "db.off": "✅ <b>Database monitor bisa ditulis lagi</b> (tidak bisa ditulis sejak {since}). Hasil yang "
                   "tertunda sudah dicatat.",
-        "disk.on": "⚠️ <b>Disk komputer monitor hampir penuh</b>: {pct:.0f}% terpakai, sisa {free}. Kosongkan "
+        "disk.on": "⚠️ <b>Disk komputer monitor hampir penuh</b>: {pct} terpakai, sisa {free}. Kosongkan "
                    "ruang sebelum database tidak bisa ditulis.",
-        "disk.off": "✅ Disk komputer monitor kembali lega: {pct:.0f}% terpakai, sisa {free}.",
+        "disk.off": "✅ Disk komputer monitor kembali lega: {pct} terpakai, sisa {free}.",
         "clock.on": "⚠️ <b>Jam komputer monitor salah</b>: {direction} {amount} dibanding {source}. Waktu "
                     "gangguan yang tercatat bisa keliru; periksa pengaturan jam dan NTP.",
         "clock.off": "✅ Jam komputer monitor sudah benar lagi (selisih {amount} dibanding {source}).",
@@ -90,9 +91,9 @@ _TEXT: dict[str, dict[str, str]] = {
                  "Check the monitor computer's disk space.",
         "db.off": "✅ <b>The monitor's database can be written again</b> (it could not since {since}). The delayed "
                   "results are recorded.",
-        "disk.on": "⚠️ <b>The monitor computer's disk is nearly full</b>: {pct:.0f}% used, {free} free. Free some "
+        "disk.on": "⚠️ <b>The monitor computer's disk is nearly full</b>: {pct} used, {free} free. Free some "
                    "space before the database cannot be written.",
-        "disk.off": "✅ The monitor computer's disk has room again: {pct:.0f}% used, {free} free.",
+        "disk.off": "✅ The monitor computer's disk has room again: {pct} used, {free} free.",
         "clock.on": "⚠️ <b>The monitor computer's clock is wrong</b>: {direction} by {amount} compared with {source}. "
                     "Recorded outage times may be wrong; check the clock and NTP settings.",
         "clock.off": "✅ The monitor computer's clock is right again ({amount} off {source}).",
@@ -111,11 +112,12 @@ def _t(lang: str, key: str, **values: Any) -> str:
     return table.get(key, _TEXT["id"][key]).format(**values)
 
 
-def _bytes(n: float) -> str:
+def _bytes(n: float, lang: str = "en") -> str:
+    """``1,5 GB`` (id) / ``1.5 GB`` (en): the vocabulary's number format."""
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
+            return f"{vocabulary.format_number(n / size, lang, 1)} {unit}"
+    return f"{vocabulary.format_number(n, lang)} B"
 
 
 def storage_reason(exc: StorageError) -> str:
@@ -280,10 +282,12 @@ class SelfWarnings:
         if "disk" not in self.active and pct >= DISK_WARN_PCT:
             self.active["disk"] = now
             log.warning("the monitor's database disk is %.0f%% full (%s free)", pct, _bytes(free))
-            return [self._warning("disk", "on", pct=lambda _l: pct, free=lambda _l: _bytes(free))]
+            return [self._warning("disk", "on", pct=lambda lang: vocabulary.format_quantity(round(pct), "%", lang),
+                                  free=lambda lang: _bytes(free, lang))]
         if "disk" in self.active and pct < DISK_CLEAR_PCT:
             del self.active["disk"]
-            return [self._warning("disk", "off", pct=lambda _l: pct, free=lambda _l: _bytes(free))]
+            return [self._warning("disk", "off", pct=lambda lang: vocabulary.format_quantity(round(pct), "%", lang),
+                                  free=lambda lang: _bytes(free, lang))]
         return []
 
     # -------------------------------------------------------------------------------- helpers

@@ -365,8 +365,8 @@ def method_lines(lang: Lang) -> list[str]:
             "tindih pada satu perangkat digabung.",
             "Perangkat \u201ctidak terjangkau\u201d (perangkat induk mati) dihitung tidak tersedia dengan penyebab "
             "jaringan, kecuali penyebabnya listrik atau petir.",
-            "Layanan \u201cany\u201d tersedia bila salah satu perangkatnya tersedia; layanan \u201call\u201d bila "
-            "semua perangkatnya tersedia.",
+            "Layanan \u201csalah satu perangkat\u201d tersedia bila salah satu perangkatnya tersedia; layanan "
+            "\u201csemua perangkat\u201d bila semua perangkatnya tersedia.",
             "MTTR = waktu gangguan ÷ jumlah gangguan; MTBF = waktu tersedia ÷ jumlah gangguan; keduanya tidak "
             "terdefinisi (—) bila tidak ada gangguan.",
             f"Perkiraan dampak: target perekaman harian × waktu layanan perekaman terhenti pada jam kerja "
@@ -380,8 +380,8 @@ def method_lines(lang: Lang) -> list[str]:
         "merged.",
         "An \u201cunreachable\u201d device (its parent is down) counts as unavailable with cause network, unless "
         "the cause is power or lightning.",
-        "An \u201cany\u201d service is available when one of its devices is; an \u201call\u201d service when all "
-        "are.",
+        "An \u201cany device\u201d service is available when one of its devices is; an \u201call devices\u201d "
+        "service when all are.",
         "MTTR = downtime ÷ outages; MTBF = available time ÷ outages; both undefined (—) without outages.",
         f"Estimated impact: daily recording target × recording service downtime in working hours "
         f"({working_hours(lang)}) ÷ working hours per day; public holidays are not known.",

@@ -232,7 +232,7 @@ class Formatter:
         if more > 0:
             parts.append(f"+{more}")
         if not parts and line.outage.reason:
-            parts.append(line.outage.reason)
+            parts.append(vocabulary.localize_reason(line.outage.reason, self.lang))
         return "; ".join(parts) or "—"
 
     def action(self, a: Action) -> str:
@@ -431,9 +431,9 @@ def write_files(out_dir: Path, basename: str, formats: Sequence[str], *, pdf_htm
                 pdf_images: Mapping[str, Callable[[], bytes]] | None = None,
                 json_bytes: Callable[[], bytes] | None = None) -> Rendered:
     """Write the requested formats: ``pdf`` from ``pdf_html()``, ``html`` from ``html_file()``, ``csv`` from
-    ``csv_bytes()``, ``json`` from ``json_bytes()``. Each file is written under a temporary name and renamed, so a reader (the outbox
-    sending the PDF) never sees half a file. Reports hold the office's outage record: the files are
-    created owner-only (0600), and so is the folder when this creates it (0700)."""
+    ``csv_bytes()``, ``json`` from ``json_bytes()``. Each file is written under a temporary name and renamed,
+    so a reader (the outbox sending the PDF) never sees half a file. Reports hold the office's outage record:
+    the files are created owner-only (0600), and so is the folder when this creates it (0700)."""
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     pages: int | None = None

@@ -350,10 +350,14 @@ class _Letter:
 
 
 def escalation_step(escalation: Mapping[str, object] | None, started_at: datetime) -> datetime:
-    """The time of the latest escalation step fired for an incident (``incidents.escalation["fired"]``), or
-    its start when none has fired: one document per incident and step."""
+    """The time of the latest escalation step that sends the letter (``incidents.escalation``: ``fired``
+    holds ``"<step>:<audience>": time``, ``reports`` the audiences a letter goes to — alerts/escalation.py), or
+    the incident's start when none has fired: one document per incident and step."""
     fired = (escalation or {}).get("fired")
-    times = [t for v in (fired.values() if isinstance(fired, dict) else ()) if (t := parse_time(v)) is not None]
+    reports = (escalation or {}).get("reports")
+    with_letter = set(reports) if isinstance(reports, dict) else set()
+    times = [t for key, value in (fired.items() if isinstance(fired, dict) else ())
+             if str(key).partition(":")[2] in with_letter and (t := parse_time(value)) is not None]
     return max(times, default=started_at)
 
 

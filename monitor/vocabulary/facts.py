@@ -157,7 +157,7 @@ def _status_fact(lang: str, text: str, values: Values) -> str:
         return status_name(lang, status or "unknown")
     reason = localize_reason(text, lang) if text else None
     head = status_name(lang, status) if status else ""
-    return f"{head}: {reason}" if head and reason else (reason or head or observation_name(lang, "status"))
+    return f"{head} ({reason})" if head and reason else (reason or head or observation_name(lang, "status"))
 
 
 def fact(lang: str, kind: str, values: Values | None = None, *, text: str = "") -> str:

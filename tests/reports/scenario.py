@@ -66,6 +66,10 @@ def write_yaml(tmp: Path, body: str, name: str = "config.yaml") -> Path:
     return path
 
 
+_REASONS = {"unreachable": "router is down: ping: no reply to 3 pings", "degraded": "snmp:ups-rfc1628: on battery"}
+"""Reasons as the checks and the engine write them (English machine text)."""
+
+
 class EngineWriter:
     """Writes report input rows like the engine does, inside one session."""
 
@@ -110,7 +114,8 @@ class EngineWriter:
                gaps: Iterable[dict[str, Any]] = ()) -> int:
         row = OutageRow(device_id=self.dev(site, device), incident_id=incident, started_at=start,
                         confirmed_at=start + timedelta(minutes=2), ended_at=end, status=status, cause=cause,
-                        planned=planned, reason=reason or f"{status}: no answer", evidence=list(evidence),
+                        planned=planned, reason=reason or _REASONS.get(status, "ping: no reply to 3 pings"),
+                        evidence=list(evidence),
                         gaps=list(gaps), updated_at=self.now)
         self.s.add(row)
         self.s.flush()

@@ -110,7 +110,7 @@ def test_bad_usage_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     monkeypatch.setattr(report_cmd, "SystemClock", lambda: FakeClock(sc.SHOWCASE_NOW))
     code = cli_main(["report", "-c", str(cfg), *argv])
     err = capsys.readouterr().err
-    assert code == EXIT_FAILED and message in err, err
+    assert code == EXIT_CONFIG and message in err, err        # usage errors exit 2, as in every command
 
 
 def test_a_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
