@@ -28,8 +28,8 @@ from alerts.messages import (
     SiteStatus,
     UpsLine,
 )
-from monitor.engine.causes import ENGINE_FACT_KINDS
 from monitor.domain import ObservationKind
+from monitor.engine.causes import ENGINE_FACT_KINDS
 from monitor.reports import csvout, narrative, render
 from monitor.reports.data import load_report_data
 from monitor.reports.escalation import EVIDENCE_BEFORE, escalation_figures
@@ -112,11 +112,11 @@ def view(**changes: object) -> IncidentView:
     base = IncidentView(
         id=12, site_name="Disdukcapil Kab. Contoh", timezone=ZONE, cause="lightning",
         started_at=NOW - timedelta(minutes=28),
-        devices=tuple(DeviceLine("Server Perekaman e-KTP", "down", NOW - timedelta(minutes=27), reason=r)
-                      for r in REASONS) + (
-            DeviceLine("UPS Ruang Server", "degraded", NOW - timedelta(minutes=28), reason="on battery",
-                       on_battery=True),
-            DeviceLine("Router VPN Kantor", "unreachable", NOW - timedelta(days=1), NOW - timedelta(minutes=3))),
+        devices=(*(DeviceLine("Server Perekaman e-KTP", "down", NOW - timedelta(minutes=27), reason=r)
+                   for r in REASONS),
+                 DeviceLine("UPS Ruang Server", "degraded", NOW - timedelta(minutes=28), reason="on battery",
+                            on_battery=True),
+                 DeviceLine("Router VPN Kantor", "unreachable", NOW - timedelta(days=1), NOW - timedelta(minutes=3))),
         evidence=evidence(), ups=(UpsLine("UPS Ruang Server", 64.0, 8100.0),))
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -141,9 +141,9 @@ def message_texts(lang: str) -> Iterator[tuple[str, str]]:
         yield "gap", messages.render_gap(site_name="Disdukcapil Kab. Contoh", zone=ZONE, now=NOW, lang=lang,
                                          started_at=NOW - timedelta(hours=4), ended_at=NOW, reason=reason)
     for restored in (False, True):
-        yield "receiver", messages.render_receiver_broken(audience="head_of_office", site_name="Disdukcapil Kab. Contoh",
-                                                          reason="bot diblokir" if lang == "id" else "bot blocked",
-                                                          lang=lang, zone=ZONE, now=NOW, restored=restored)
+        yield "receiver", messages.render_receiver_broken(
+            audience="head_of_office", site_name="Disdukcapil Kab. Contoh",
+            reason="bot diblokir" if lang == "id" else "bot blocked", lang=lang, zone=ZONE, now=NOW, restored=restored)
     yield "alive", messages.render_alive(site_name="Disdukcapil Kab. Contoh", zone=ZONE, now=NOW, lang=lang, total=7,
                                          up=5, open_incidents=1)
     summaries = [messages.summary_line(key, lang=lang, emoji="•", incident_id=12, device="Server Perekaman e-KTP",
@@ -158,7 +158,7 @@ def message_texts(lang: str) -> Iterator[tuple[str, str]]:
         [DigestItem(NOW - timedelta(hours=3 - i / 10), s) for i, s in enumerate(summaries)], zone=ZONE, now=NOW,
         lang=lang, open_incidents=[opened]))
     yield "caption", messages.render_escalation_caption(view(), lang=lang, now=NOW, audience="ministry_liaison")
-    statuses = tuple(DeviceStatus(f"Server Perekaman e-KTP", "srv", status, NOW - timedelta(hours=1), REASONS[i])
+    statuses = tuple(DeviceStatus("Server Perekaman e-KTP", "srv", status, NOW - timedelta(hours=1), REASONS[i])
                      for i, status in enumerate(("up", "degraded", "down", "unreachable", "unknown")))
     ups = DeviceStatus("UPS Ruang Server", "ups", "degraded", NOW, "on battery", NOW + timedelta(hours=2), True,
                        UpsLine("UPS Ruang Server", 55.0, 900.0))

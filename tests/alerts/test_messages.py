@@ -48,7 +48,8 @@ def test_alert_in_indonesian_exact() -> None:
         "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 10.03 WIB (tidak ada jawaban)\n"
         "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 10.02 WIB\n"
         "🔋 Baterai UPS Ruang Server: 64 %, <b>sisa ±12 menit</b>\n"
-        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (tegangan masuk 0 V) 10.02 WIB (+1 bukti lain)\n"
+        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (tegangan masuk 0 V) 10.02 WIB "
+        "(+1 bukti lain)\n"
         "👉 Tindakan: Cek listrik PLN/genset. Simpan pekerjaan dan matikan server dengan aman sebelum baterai UPS "
         "habis.")
 
@@ -74,7 +75,8 @@ def test_recovery_states_duration_and_cause() -> None:
         "Durasi: <b>28 menit</b> (10.02–10.30 WIB)\n"
         "🟢 Server Perekaman e-KTP: mati 10.03–10.30 WIB (27 menit)\n"
         "🟢 UPS Ruang Server: terganggu 10.02–10.29 WIB (27 menit)\n"
-        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (tegangan masuk 0 V) 10.02 WIB (+1 bukti lain)")
+        "Penyebab: <b>listrik padam</b> — UPS Ruang Server: UPS pakai baterai (tegangan masuk 0 V) 10.02 WIB "
+        "(+1 bukti lain)")
 
 
 def test_escalation_explains_itself_and_lists_the_timeline() -> None:

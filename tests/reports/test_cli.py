@@ -15,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from monitor.cli import EXIT_CONFIG, EXIT_FAILED, build_parser
+from monitor.cli import EXIT_CONFIG, build_parser
 from monitor.cli import main as cli_main
 from monitor.commands import report as report_cmd
 from monitor.sandbox.telegram_api import TelegramApiServer

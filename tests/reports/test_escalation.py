@@ -32,7 +32,8 @@ def incident(cause: Cause, end: object = None, **kw: object) -> IncidentRecord:
 def test_lightning_on_national_budget_equipment_asks_for_replacement_and_protection(office: Settings) -> None:
     strike = EvidenceItem(T - timedelta(minutes=1), "spd", "strike", "strike +1", "poll", {"increment": 1})
     inc = incident(Cause.LIGHTNING, evidence=(strike,),
-                   escalation={"told": {"it_staff": "2026-11-17T07:02:00Z", "ministry_liaison": "2026-11-18T07:02:00Z"}})
+                   escalation={"told": {"it_staff": "2026-11-17T07:02:00Z",
+                                        "ministry_liaison": "2026-11-18T07:02:00Z"}})
     outs = (outage("srv1", T + timedelta(minutes=1), None, cause=Cause.LIGHTNING, incident=7),
             outage("srv2", T + timedelta(minutes=1), T + timedelta(hours=1), cause=Cause.LIGHTNING, incident=7),
             outage("ws", T + timedelta(minutes=1), T + timedelta(hours=1), status=Status.UNREACHABLE,
