@@ -454,8 +454,9 @@ class TelegramBot:
                     dev.name, dev.key, state.status if state else None, state.since if state else None,
                     state.reason if state else None, mute.ends_at if mute else None, on_battery, ups))
             site_mute = muted.get(None)
+            availability, missed = compose.status_figures(session, self.settings, site_id, now)
             views.append(messages.SiteStatus(site.name, site.timezone, tuple(devices),
-                                             site_mute.ends_at if site_mute else None))
+                                             site_mute.ends_at if site_mute else None, availability, missed))
         return _Reply(messages.render_status(views, now=now, lang=lang))
 
     def _cmd_outages(self, session: Session, u: Incoming, now: datetime, lang: str) -> _Reply:

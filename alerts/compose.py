@@ -18,7 +18,7 @@ UPS metrics are read from ``device_states.metrics`` (``{check: {metric: value}}`
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -35,6 +35,7 @@ from alerts.messages import (
     parse_time,
 )
 from alerts.outbox import SENT, PlainComposer, Target, summary_of
+from monitor.storage.coverage import Part, site_parts
 from monitor.storage.models import (
     AcknowledgementRow,
     DeviceRow,
@@ -216,6 +217,17 @@ def outage_view(session: Session, settings: Settings, outage_id: int) -> Inciden
     site_name, zone = _site(session, settings, dev.site_id)
     return IncidentView(None, site_name, zone, o.cause, o.started_at, tuple(lines), o.ended_at, o.planned,
                         tuple(evidence), tuple(ups))
+
+
+STATUS_WINDOW = timedelta(hours=24)
+
+
+def status_figures(session: Session, settings: Settings, site_id: str, now: datetime) -> tuple[float | None, float]:
+    """(availability ratio, seconds not monitored) of the site over the last 24 hours, from the coverage model
+    (the bot runs inside the monitor: it is running now)."""
+    parts = site_parts(session, settings, site_id, now - STATUS_WINDOW, now, running=True)
+    missed = sum(parts.seconds(p) for p in (Part.NOT_RUNNING, Part.NOT_YET_MONITORED, Part.UNKNOWN))
+    return parts.availability, missed
 
 
 def open_incidents(session: Session, settings: Settings, site_ids: Iterable[str] | None = None,

@@ -124,6 +124,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "bot.no_site": "Kantor {name} tidak ada. Pilihan: {choices}",
         "status.head": "STATUS", "status.unchecked": "belum diperiksa", "status.muted": "dibisukan s.d. {until}",
         "status.count": "{up} dari {total} normal",
+        "status.availability": "Ketersediaan 24 jam terakhir: {pct}",
+        "status.not_monitored": "tidak dipantau {duration}",
         "outages.head": "GANGGUAN TERBUKA", "outages.none": "✅ Tidak ada gangguan terbuka.",
         "cmd.status": "status semua perangkat sekarang", "cmd.gangguan": "gangguan yang masih terbuka",
         "cmd.outages": "gangguan terbuka (English alias)", "cmd.ack": "NOMOR [catatan]: saya tangani gangguan ini",
@@ -216,6 +218,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "bot.no_site": "No site {name}. Choices: {choices}",
         "status.head": "STATUS", "status.unchecked": "not checked yet", "status.muted": "muted until {until}",
         "status.count": "{up} of {total} up",
+        "status.availability": "Availability over the last 24 hours: {pct}",
+        "status.not_monitored": "not monitored for {duration}",
         "outages.head": "OPEN OUTAGES", "outages.none": "✅ No open outages.",
         "cmd.status": "every device's state now", "cmd.gangguan": "open outages (Indonesian alias)",
         "cmd.outages": "open outages", "cmd.ack": "NUMBER [note]: I am handling this outage",
@@ -418,7 +422,7 @@ def _helpers(lang: str, zone: str, now: datetime) -> dict[str, Any]:
         "t": t, "lang": lang,
         "when": lambda dt: format_time(dt, zone, now, lang),
         "clock": lambda dt: format_clock(dt, zone, lang),
-        "pct": lambda value: vocabulary.format_quantity(value, "%", lang),
+        "pct": lambda value: vocabulary.format_quantity(vocabulary.formats.floor_to(value, 1), "%", lang),
         "zone": zone_label(zone),
         "dur": lambda seconds: format_duration(seconds, lang),
         "emoji": lambda status: STATUS_EMOJI.get(status, "⚪"),
@@ -646,10 +650,15 @@ class DeviceStatus:
 
 @dataclass(frozen=True, slots=True)
 class SiteStatus:
+    """One site in /status. ``availability``: the last 24 hours from the coverage model (a ratio, None when
+    nothing was monitored); ``not_monitored_s``: the part of them the monitor did not watch."""
+
     name: str
     timezone: str
     devices: tuple[DeviceStatus, ...]
     muted_until: datetime | None = None
+    availability: float | None = None
+    not_monitored_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -677,7 +686,8 @@ def render_status(sites: Sequence[SiteStatus], *, now: datetime, lang: str) -> s
         for site in sites:
             take = site.devices[:max(0, budget)]
             budget -= len(take)
-            trimmed.append(SiteStatus(site.name, site.timezone, take, site.muted_until))
+            trimmed.append(SiteStatus(site.name, site.timezone, take, site.muted_until, site.availability,
+                                      site.not_monitored_s))
         return _render("status.html.j2", lang, zone, now, sites=trimmed, all_sites=sites,
                        hidden=0 if shown is None else total - shown, limit=MESSAGE_LIMIT)
 

@@ -10,7 +10,8 @@ the weekly report, the escalation letter and Telegram ``/status`` count the same
 * :func:`load_maintenance` — config windows (one-off, and recurring ``cron`` expanded in the site's zone as
   :mod:`monitor.engine.maintenance` reads it) and ad-hoc ``maintenance`` rows (``mute`` rows only silence
   alerts: they are not maintenance);
-* :func:`load_site_input` — everything :func:`~monitor.engine.coverage.cover` needs for one site.
+* :func:`load_site_input` — everything :func:`~monitor.engine.coverage.cover` needs for one site;
+* :func:`site_parts` — the site's parts over a window, e.g. the last 24 hours for Telegram ``/status``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from monitor.domain import Cause, Status
 from monitor.engine import coverage as cv
+from monitor.engine.coverage import Part
 from monitor.engine.maintenance import parse_cron
 from monitor.settings import MaintenanceWindow, Settings, Site
 from monitor.storage.models import (
@@ -36,6 +38,8 @@ from monitor.storage.models import (
     MonitorGapRow,
     OutageRow,
 )
+
+__all__ = ["MaintenanceRecord", "Part", "load_maintenance", "load_site_input", "load_watch", "site_parts"]
 
 MONITOR_STARTED = "monitor_started"   # monitor.events.EventKind.MONITOR_STARTED (storage may not import events)
 
@@ -206,3 +210,10 @@ def load_site_input(session: Session, settings: Settings, site_id: str, start: d
                        start=start, end=end)
     services = tuple(cv.ServiceInput(s.id, s.up_when, tuple(s.devices)) for s in site.services)
     return cv.SiteInput(devices, watch, outages, maintenance, services)
+
+
+def site_parts(session: Session, settings: Settings, site_id: str, start: datetime, now: datetime, *,
+               running: bool | None = None) -> cv.Parts:
+    """The whole site's parts over ``[start, now)`` (the coverage model's ``site``: all of its services)."""
+    inp = load_site_input(session, settings, site_id, start, now, now, running=running)
+    return cv.cover(inp, start, now, now).site.parts

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from alerts.bot import OFFSET_KEY, TelegramBot
 from alerts.escalation import EscalationState
-from monitor.storage.models import AcknowledgementRow, KeyValueRow, MaintenanceRow
+from monitor.storage.models import AcknowledgementRow, EventRow, KeyValueRow, MaintenanceRow
 
 from .conftest import ALLOWED, HEAD, IT, IT_THREAD, STRANGER, Env
 
@@ -127,6 +127,8 @@ async def test_status_and_open_outages(env: Env, bot: TelegramBot) -> None:
             reason="on battery")
     w.state("srv", "down", reason="timeout")
     _, inc = w.open("srv", cause="power")
+    env.db.call(lambda s: s.add(EventRow(time=env.clock.now() - timedelta(hours=2), kind="monitor_started",
+                                         payload={})))
     env.clock.advance(3 * 60)
     env.api.send_command(chat_id=IT, user_id=ALLOWED, text="/status")
     env.api.send_command(chat_id=IT, user_id=ALLOWED, text="/gangguan")
@@ -136,6 +138,9 @@ async def test_status_and_open_outages(env: Env, bot: TelegramBot) -> None:
     assert status.split("\n") == [
         "📋 <b>STATUS</b> · Disdukcapil Kab. Contoh · 08.03 WIB",
         "6 dari 8 normal",
+        # the coverage model over the last 24 hours: the devices were added at 08.00 (before: not yet monitored),
+        # and the office (all of its devices) has been down since, with its server
+        "📈 Ketersediaan 24 jam terakhir: 0 % (tidak dipantau 23 jam 57 menit)",
         "🟢 Router VPN: <b>normal</b>",
         "🟡 UPS Ruang Server: <b>pakai baterai</b> sejak 08.00 WIB · 🔋 55 % sisa ±15 menit",
         "🔴 Server Perekaman e-KTP: <b>mati</b> sejak 08.00 WIB (tidak ada jawaban)",
