@@ -23,8 +23,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psutil
 import pytest
@@ -212,9 +214,55 @@ def test_reports_are_produced_and_sent(demo: DemoRun) -> None:
     ministry_docs = [(m["filename"], m["document"]["sha256"]) for m in demo.to(MINISTRY_CHAT) if m["document"]]
     assert head_docs.get(weekly.name) == digest[weekly.name]
     assert (weekly.name, digest[weekly.name]) in ministry_docs
-    assert (escalation.name, digest[escalation.name]) in ministry_docs      # the final letter, sent again
+    assert (escalation.name, digest[escalation.name]) in ministry_docs
+    # one document per incident and escalation step: the letter the daemon attached when the Ministry was told
+    # is the one `report --incident --send` sent again (same name, same bytes)
+    letters = {(n, h) for n, h in ministry_docs if n.startswith("Laporan-Eskalasi")}
+    assert letters == {(escalation.name, digest[escalation.name])}
     runs = [(r["kind"], r["status"]) for r in demo.q("SELECT kind, status FROM report_runs ORDER BY id")]
-    assert ("weekly", "sent") in runs and runs.count(("escalation", "built")) == 2   # the daemon's, then the CLI's
+    assert ("weekly", "sent") in runs and runs.count(("escalation", "built")) == 1
+
+
+def test_a_report_built_after_the_monitor_stopped_counts_the_tail_as_not_running(demo: DemoRun) -> None:
+    [outcome] = [o for o in demo.result["outcomes"] if o["name"].startswith("a report built after the monitor")]
+    assert outcome["ok"], outcome
+    tail = demo.result["facts"]["after_stop"]
+    assert tail["running"] == [False, False] and tail["same_figures"] and tail["same_outages"]
+    assert tail["availability"][0] == tail["availability"][1] is not None
+    grown = tail["not_running_s"][1] - tail["not_running_s"][0]
+    assert grown == pytest.approx(tail["elapsed_s"], abs=0.01) and grown > 1
+    assert "a report built after the monitor stopped counts the tail as not running" in demo.stdout
+
+
+def test_every_text_of_the_demo_is_in_one_language(demo: DemoRun, tmp_path: Path) -> None:
+    """Every Telegram message the chats got and every report the demo wrote, in Indonesian; and the same reports
+    built afterwards in English from the demo's record — no word of the other language, no ISO/UTC time, no raw
+    key (tests/language.py derives the word lists from the vocabulary)."""
+    from monitor.settings import load_settings
+
+    from .language import assert_one_language
+
+    env = {**os.environ, "EKTP_DEMO_DIR": str(demo.out)}
+    settings = load_settings(demo.out / "config.yaml", environ=env)
+    site = settings.site("demo")
+    letterhead = [v for v in (site.letterhead.model_dump().values() if site.letterhead else ()) if isinstance(v, str)]
+    names = [site.name, *(d.name for d in site.devices), *(d.id for d in site.devices),
+             *(d.model or "" for d in site.devices), *(s.name for s in site.services), *letterhead, "Budi"]
+    for m in demo.messages():
+        assert_one_language(m.get("text") or "", "id", names, where=f"message #{m['message_id']} to {m['chat_id']}")
+    written = [Path(p) for paths in demo.result["files"].values() for p in paths]
+    for path in written:
+        if path.suffix in (".html", ".csv"):
+            assert_one_language(path.read_text(encoding="utf-8-sig"), "id", names, where=path.name)
+    incident = str(demo.result["facts"]["storm_incident"])
+    today = datetime.now(ZoneInfo(site.timezone)).date().isoformat()
+    for args in (["--from", today, "--format", "html,csv"], ["--incident", incident, "--format", "html"]):
+        result = subprocess.run([EXE, "report", "-c", str(demo.out / "config.yaml"), "--language", "en", *args,
+                                 "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300,
+                                check=False)
+        assert result.returncode == 0, result.stderr
+        for line in result.stdout.split():
+            assert_one_language(Path(line).read_text(encoding="utf-8-sig"), "en", names, where=Path(line).name)
 
 
 def test_the_verdict_names_what_did_not_happen(demo: DemoRun, tmp_path: Path) -> None:
