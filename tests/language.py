@@ -126,5 +126,8 @@ def problems(text: str, lang: str, names: Iterable[str] = ()) -> list[str]:
 def assert_one_language(text: str, lang: str, names: Iterable[str] = (), where: str = "") -> None:
     found = problems(text, lang, names)
     if found:
-        context = plain(text)
-        raise AssertionError(f"{where or 'text'} ({lang}): {sorted(set(found))[:12]}\n---\n{context[:3000]}")
+        context = re.sub(r"\s+", " ", plain(text))
+        term = re.search(r"'(.+)'", found[0])
+        at = context.find(term.group(1)) if term else -1
+        snippet = context[max(0, at - 160): at + 160] if at >= 0 else context[:1500]
+        raise AssertionError(f"{where or 'text'} ({lang}): {sorted(set(found))[:12]}\n--- …{snippet}…")

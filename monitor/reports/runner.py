@@ -44,7 +44,8 @@ from monitor.reports.i18n import Lang, lang_of
 from monitor.reports.period import Period, week_of
 from monitor.settings import Settings
 from monitor.storage import Database
-from monitor.storage.models import EventRow, IncidentRow, ReportRunRow
+from monitor.storage.coverage import first_start
+from monitor.storage.models import IncidentRow, ReportRunRow
 
 log = logging.getLogger(__name__)
 
@@ -262,8 +263,7 @@ def finished_weekly(session: Session, statuses: Sequence[str]) -> set[tuple[str,
 
 def monitoring_since(session: Session) -> datetime | None:
     """The first monitor start on record (see ReportData.monitoring_since)."""
-    value = session.scalar(select(func.min(EventRow.time)).where(EventRow.kind == "monitor_started"))
-    return value if isinstance(value, datetime) else None
+    return first_start(session)
 
 
 # ------------------------------------------------------------------------------------------ weekly run
