@@ -1,5 +1,7 @@
 """Shared fixtures: databases (SQLite files, and PostgreSQL when EKTP_TEST_PG_URL names a server),
-config files written per test, and the paths of the shared real-device recordings."""
+config files written per test, and the path of the real-device recordings the tests use
+(``tests/data/librenms``: LibreNMS test fixtures, GPL-3.0, unmodified — see its NOTICE.txt). The suite reads
+nothing outside the checkout."""
 
 from __future__ import annotations
 
@@ -15,8 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from monitor.storage.db import create_db_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("EKTP_SHARED_DIR", ROOT.parent / "shared"))
-RECORDINGS = SHARED / "devices" / "librenms"
+RECORDINGS = ROOT / "tests" / "data" / "librenms"
 PG_URL = os.environ.get("EKTP_TEST_PG_URL")
 
 
