@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from monitor.settings import Settings
 from monitor.storage.models import (
+    CheckSample,
     DeviceRow,
     DeviceStateRow,
     HeartbeatRow,
@@ -85,6 +86,7 @@ class HealthFigures:
     heartbeat: datetime | None = None
     started: datetime | None = None
     pid: int | None = None
+    pid_alive: bool | None = None         # None: cannot tell (another host may run it: PostgreSQL)
     version: str | None = None
     last_checks: dict[tuple[str, str], datetime | None] = field(default_factory=dict)  # (site, device) -> last
     outbox: dict[str, int] = field(default_factory=dict)
@@ -115,8 +117,16 @@ def read_health(session: Session, settings: Settings, now: datetime, *, monitor_
     hb = session.get(HeartbeatRow, monitor_name)
     if hb is not None:
         f.heartbeat, f.started, f.pid, f.version = hb.beat_at, hb.started_at, hb.pid, hb.version
+    f.pid_alive = _alive(f.pid) if hb is not None and session.get_bind().dialect.name == "sqlite" else None
     active = {(d.site_id, d.key): d.id for d in session.scalars(select(DeviceRow).where(DeviceRow.active.is_(True)))}
+    # device_states is written on changes (throttled), the raw samples at every check: the newest sample
+    # within the widest grace tells when a device was last checked, the state row covers the rest
     last = {row.device_id: row.last_check_at for row in session.scalars(select(DeviceStateRow))}
+    widest = max(check_grace(settings).values(), default=timedelta(minutes=5))
+    for dev_id, at in session.execute(select(CheckSample.device_id, func.max(CheckSample.time))
+                                      .where(CheckSample.time >= now - 2 * widest).group_by(CheckSample.device_id)):
+        if at is not None and (last.get(dev_id) is None or at > last[dev_id]):  # type: ignore[operator]
+            last[dev_id] = at
     f.last_checks = {key: last.get(dev_id) for key, dev_id in active.items()}
     f.outbox = {status: int(n) for status, n in session.execute(
         select(OutboxRow.status, func.count()).group_by(OutboxRow.status))}
@@ -142,6 +152,18 @@ def read_health(session: Session, settings: Settings, now: datetime, *, monitor_
     f.database_ok, f.database_detail = _database_writable(session, settings)
     f.hub = hub(session, settings, now)
     return f
+
+
+def _alive(pid: int | None) -> bool | None:
+    if pid is None or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _database_writable(session: Session, settings: Settings) -> tuple[bool, str]:
@@ -215,9 +237,12 @@ def evaluate(f: HealthFigures, settings: Settings, now: datetime) -> list[Findin
         state = State.OK if age <= 3 * interval else State.WARNING if age <= 10 * interval else State.CRITICAL
         words = {State.OK: "running", State.WARNING: "late: the daemon is stalled or cannot write",
                  State.CRITICAL: "the monitor is not running (this time will be reported as not monitored)"}
-        out.append(Finding("heartbeat", state, f"last heartbeat {_fmt_age(age)} ago, {words[state]}", age))
+        word = words[state]
+        if f.pid_alive is False:  # its last beat was written on the way out
+            state, word = State.CRITICAL, f"the monitor stopped (process {f.pid} is gone)"
+        out.append(Finding("heartbeat", state, f"last heartbeat {_fmt_age(age)} ago, {word}", age))
     grace = check_grace(settings)
-    running = age is not None and age <= 3 * interval
+    running = age is not None and age <= 3 * interval and f.pid_alive is not False
     late = late_devices(f.last_checks, grace, running_since=f.started, now=now) if running else []
     if not running:
         out.append(Finding("checks", State.UNKNOWN if age is None else State.CRITICAL,
