@@ -21,7 +21,7 @@ import pytest
 from monitor.sandbox import free_tcp_port as free_port
 from monitor.sandbox.snmpsim import SnmpsimAgent, make_recording
 
-from .conftest import RECORDINGS
+from .conftest import RECORDINGS, ROOT
 
 EXE = str(Path(sys.executable).with_name("ektp-monitor"))
 STRIKES = "1.3.6.1.4.1.99999.7.1.0"
@@ -77,7 +77,8 @@ def test_metrics_of_a_running_daemon_pass_promtool_and_match_the_devices(tmp_pat
               - {{id: ups-1, name: "UPS", kind: ups, address: 127.0.0.1,
                  checks: [{{type: snmp, profile: ups-rfc1628, snmp: {{community: ups-m}}}}]}}
               - {{id: spd-1, name: "Arrester", kind: spd, address: 127.0.0.1,
-                 checks: [{{type: snmp, profile: spd-counter, snmp: {{community: spd-m}}, params: {{oid: {STRIKES}}}}}]}}
+                 checks: [{{type: snmp, profile: spd-counter, snmp: {{community: spd-m}},
+                           params: {{oid: {STRIKES}}}}}]}}
               - {{id: srv, name: "Server", kind: recording_server, address: 127.0.0.1,
                  checks: [{{type: tcp, port: {free_port()}}}]}}
         """).lstrip())
@@ -125,9 +126,14 @@ def test_metrics_of_a_running_daemon_pass_promtool_and_match_the_devices(tmp_pat
         for name, _kind in names:
             assert f"# HELP {name} " in text
             assert not re.search(r"_(percent|minutes|milliseconds|hours)$", name), name
+        # the example Grafana dashboard asks only for metrics that exist (the hub's appear once a hub is set)
+        dashboard = (ROOT / "docs" / "grafana-dashboard.json").read_text(encoding="utf-8")
+        source = (ROOT / "monitor" / "daemon" / "metrics.py").read_text(encoding="utf-8")
+        for name in set(re.findall(r"\b(ektp_\w+)", dashboard)):
+            assert f"{name} " in text or f"{name}{{" in text or (name.startswith("ektp_hub_") and name in source), name
         # anything but /metrics is a plain 404
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)  # noqa: S310 - loopback
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)   # loopback
         assert err.value.code == 404
     finally:
         proc.terminate()
