@@ -21,7 +21,7 @@ import pytest
 from monitor.sandbox import free_tcp_port as free_port
 from monitor.sandbox.snmpsim import SnmpsimAgent, make_recording
 
-from .conftest import RECORDINGS, ROOT
+from .conftest import RECORDINGS, ROOT, stop_daemon
 
 EXE = str(Path(sys.executable).with_name("ektp-monitor"))
 STRIKES = "1.3.6.1.4.1.99999.7.1.0"
@@ -136,11 +136,7 @@ def test_metrics_of_a_running_daemon_pass_promtool_and_match_the_devices(tmp_pat
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)   # loopback
         assert err.value.code == 404
     finally:
-        proc.terminate()
-        try:
-            assert proc.wait(timeout=30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            log.close()
+        code = stop_daemon(proc)
+        log.close()
+    assert code == 0
     assert "Traceback" not in (tmp_path / "run.log").read_text()

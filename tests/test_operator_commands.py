@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +24,10 @@ import pytest
 
 from monitor.commands.maintenance import parse_start
 from monitor.sandbox.telegram_api import TelegramApiServer
+
+from .conftest import sqlite_rows as _query
+from .conftest import stop_daemon
+from .conftest import wait_until as _until
 
 EXE = str(Path(sys.executable).with_name("ektp-monitor"))
 TOKEN = "4242424242:operator-test-token-not-a-secret"
@@ -52,23 +53,6 @@ def services() -> Iterator[tuple[Service, Service]]:
     yield a, b
     a.stop()
     b.stop()
-
-
-def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-async def _until(predicate: object, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {within} s waiting for {what}")
 
 
 def _config(tmp_path: Path, api_url: str, srv: int, srv2: int) -> Path:
@@ -185,13 +169,9 @@ async def test_operator_commands_reach_the_record_the_chat_and_the_running_daemo
             texts = [m.text or "" for m in api.messages_to(IT_CHAT)]
             assert any("ditangani oleh cli:budi (dari konsol server): sedang ke lokasi" in t for t in texts), texts
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                assert proc.wait(timeout=30) == 0
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                log.close()
+            code = stop_daemon(proc)
+            log.close()
+        assert code == 0
         # --- status when it has stopped: CRITICAL (2), still read-only
         r = op("status")
         assert r.returncode == 2 and r.stdout.startswith("EKTP-MONITOR CRITICAL - heartbeat:"), r.stdout

@@ -308,8 +308,9 @@ class MetricsServer:
             return
         sock.setblocking(False)
         self.address = sock.getsockname()[:2]
-        config = uvicorn.Config(self.app, interface="asgi3", log_level="warning", access_log=False, lifespan="off",
-                                server_header=False, date_header=False)
+        # log_config=None: uvicorn logs through our root handler (redaction, journald format), warnings only
+        config = uvicorn.Config(self.app, interface="asgi3", log_config=None, log_level="warning", access_log=False,
+                                lifespan="off", server_header=False, date_header=False)
         self._server = _Server(config)
         self._task = asyncio.create_task(self._serve(sock), name="metrics")
         log.info("metrics: serving /metrics on %s:%s", *self.address)
