@@ -271,7 +271,8 @@ class MetricsServer:
             settings, now = self.view.settings(), datetime.now(UTC)
             try:
                 self._figures = await self.db.run(
-                    lambda s: read_health(s, settings, now, monitor_name=self.monitor_name), "reading metrics")
+                    lambda s: read_health(s, settings, now, monitor_name=self.monitor_name, checks=False),
+                    "reading metrics")
             except Exception as exc:
                 log.warning("metrics: the record could not be read: %s", exc)
                 self._figures = None
