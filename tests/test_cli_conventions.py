@@ -236,3 +236,13 @@ def test_the_demo_writes_its_config_owner_only(tmp_path: Path) -> None:
     source = load_settings(default_config(), environ={**os.environ, "EKTP_DEMO_DIR": str(tmp_path)})
     if stat.S_IMODE(default_config().stat().st_mode) & stat.S_IROTH:
         assert any("readable by every user" in w for w in config_warnings(source))
+
+
+def test_the_outage_table_cuts_notes_at_a_word_with_an_ellipsis() -> None:
+    from monitor.commands.outages import clip_words
+
+    note = "not monitored 12s; tcp:40153: port 40153: connection refused (service not running) (answering: snmp)"
+    cut = clip_words(note, 60)
+    assert len(cut) <= 60 and cut.endswith("…") and note.startswith(cut[:-1])
+    assert cut[:-1].split()[-1] in note.split()              # no word cut in half
+    assert clip_words("short note", 60) == "short note"
