@@ -6,6 +6,7 @@ the demo's texts are checked the same way in tests/test_demo.py.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -121,6 +122,23 @@ def view(**changes: object) -> IncidentView:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
+SAMPLES: dict[str, dict[str, object]] = {
+    "id": {"duration": "5 menit", "window": "10 menit", "time": "08.00 WIB", "until": "10.00 WIB", "start": "07.00",
+           "end": "08.00", "reason": "-", "note": "-", "via": "dari konsol server", "text": "catatan"},
+    "en": {"duration": "5 min", "window": "10 min", "time": "08:00 WIB", "until": "10:00 WIB", "start": "07:00",
+           "end": "08:00", "reason": "-", "note": "-", "via": "from the server console", "text": "a note"},
+}
+
+
+def fill(lang: str, key: str) -> dict[str, object]:
+    """A value for every ``{name}`` of the phrase ``key``: names and numbers, or words in ``lang``."""
+    names = {f for _, f, _, _ in string.Formatter().parse(messages.PHRASES[lang][key]) if f}
+    words = {"status": messages.phrase(lang, "status.down"), "cause": messages.phrase(lang, "cause.power"),
+             "audience": messages.phrase(lang, "audience.head_of_office"), **SAMPLES[lang]}
+    return {n: words.get(n, 7 if n in ("id", "count", "changes", "user_id", "limit", "part", "parts") else
+                         "Server Perekaman e-KTP") for n in names}
+
+
 def message_texts(lang: str) -> Iterator[tuple[str, str]]:
     for mode in ("alert", "update", "reminder", "escalation", "recovery", "short"):
         for reason in ("unacked", "open", "cause"):
@@ -146,12 +164,7 @@ def message_texts(lang: str) -> Iterator[tuple[str, str]]:
             reason="bot diblokir" if lang == "id" else "bot blocked", lang=lang, zone=ZONE, now=NOW, restored=restored)
     yield "alive", messages.render_alive(site_name="Disdukcapil Kab. Contoh", zone=ZONE, now=NOW, lang=lang, total=7,
                                          up=5, open_incidents=1)
-    summaries = [messages.summary_line(key, lang=lang, emoji="•", incident_id=12, device="Server Perekaman e-KTP",
-                                       devices="Server Perekaman e-KTP", status=messages.phrase(lang, "status.down"),
-                                       cause=messages.phrase(lang, "cause.power"), duration="5 menit" if lang == "id"
-                                       else "5 min", audience=messages.phrase(lang, "audience.head_of_office"),
-                                       changes=7, window="10 menit" if lang == "id" else "10 min",
-                                       start="07.00", end="08.00", name="Laporan.pdf")
+    summaries = [messages.summary_line(key, lang=lang, emoji="•", incident_id=12, **fill(lang, key))
                  for key in messages.PHRASES[lang] if key.startswith("sum.")]
     opened = OpenIncident(13, "Disdukcapil Kab. Contoh", NOW - timedelta(hours=2), "power", ("UPS Ruang Server",))
     yield from (("digest", t) for t in messages.render_digest(
@@ -170,11 +183,8 @@ def message_texts(lang: str) -> Iterator[tuple[str, str]]:
     yield "outages none", messages.render_outages([], now=NOW, lang=lang)
     yield "help", messages.render_help(lang=lang, now=NOW)
     for key in messages.PHRASES[lang]:
-        if key.startswith(("bot.", "btn.")):
-            yield key, messages.phrase(lang, key, name="Budi", user_id=5001, id=12, by="Budi", time="08.00 WIB",
-                                       what="Server Perekaman e-KTP", until="10.00 WIB", reason="-",
-                                       count=2, duration="2 jam" if lang == "id" else "2 h", devices="UPS Ruang Server",
-                                       choices="srv, ups", value="9x", site="Disdukcapil Kab. Contoh", cmd="/x")
+        if key.startswith(("bot.", "btn.", "op.")):
+            yield key, messages.phrase(lang, key, **fill(lang, key))
     for key in selfwarn._TEXT[lang]:
         if "." in key and not key.startswith(("src.", "reason.")):
             yield key, selfwarn._t(lang, key, reason=selfwarn._t(lang, "reason.disk"), since="08.00 WIB",
