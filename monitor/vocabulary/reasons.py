@@ -44,7 +44,7 @@ def _n(value: str | None) -> str | None:
         number = float(value)
     except ValueError:
         return value
-    return format_number(number, "id", 0 if number.is_integer() else len(value.split(".")[1]))
+    return format_number(number, "id", len(value.split(".")[1]) if "." in value else 0)   # the digits written
 
 
 def _pct(value: str | None) -> str | None:

@@ -301,7 +301,7 @@ def test_the_monitors_disk_nearly_full_is_said_in_the_it_chat(tmp_path: Path, sm
     _daemon, texts = asyncio.run(scenario())
     alert = texts[0]
     assert "Komputer Monitor" in alert, alert
-    assert re.search(r"disk \S+ terisi \d+%, hampir penuh \(sisa [\d.]+ GB\)", alert), alert
+    assert re.search(r"disk \S+ terisi \d+ %, hampir penuh \(sisa [\d.,]+ GB\)", alert), alert
     assert any("PULIH" in t for t in texts)
     report(f"monitoring the monitor (disk): the monitor host at 95 % → IT chat: {alert.splitlines()[1][:100]!r}")
 

@@ -275,7 +275,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullRun]:
             cmd("config validate", "config", "validate", str(run.config))
             cmd("config show", "config", "show", str(run.config))
             cmd("config show --json", "config", "show", "--json", str(run.config))
-            cmd("check", "check", "-c", str(run.config), "--json", ok=(0, 1))
+            cmd("check", "check", "-c", str(run.config), "--json", ok=(0, 1, 2, 3))   # Nagios exit codes
             daemon = Daemon(run.config, run.log, env=env).start()
             try:
                 wait_until(lambda: query(run.db, "SELECT COUNT(*) FROM device_states WHERE reason IS NOT NULL "
