@@ -31,6 +31,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.clock import utc
+from monitor.daemon.facts import Facts, flat_metrics
 from monitor.domain import (
     Cause,
     CheckResult,
@@ -45,8 +46,6 @@ from monitor.domain import (
 )
 from monitor.engine.causes import (
     EPISODE_KINDS,
-    FACT_WINDOW,
-    OPPOSITES,
     Evidence,
     Gap,
     OtherOutage,
@@ -55,8 +54,6 @@ from monitor.engine.causes import (
     Verdict,
     Windows,
     incident_cause,
-    power_restored,
-    sources_of,
 )
 from monitor.engine.causes import infer as infer_cause
 from monitor.engine.maintenance import Calendar, Window
@@ -95,7 +92,6 @@ NOTABLE_KINDS = frozenset({_K.VOLTAGE_ABNORMAL, _K.LINE_BAD, _K.TRANSFER, _K.STR
 """Facts worth an ``observation`` event (a message) on their own, whatever their source."""
 NOTABLE_TRAP_KINDS = NOTABLE_KINDS | {_K.ON_BATTERY, _K.LOW_BATTERY, _K.ON_MAINS, _K.SPD_OK}
 """From a trap also these: a UPS saying it is on battery is news before the next poll confirms it."""
-EPISODE_POWER_KINDS = frozenset({_K.ON_BATTERY.value, _K.LOW_BATTERY.value, _K.ON_MAINS.value})
 EVIDENCE_LIMIT = 50
 """At most this many evidence items are kept on one incident row (outages keep theirs in full)."""
 
@@ -125,14 +121,6 @@ def _s(value: datetime | None) -> str | None:
     return None if value is None else str(jsonable(utc(value)))
 
 
-def _flat_metrics(state: DeviceState | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if state is not None:
-        for _check, metrics in sorted(state.metrics.items()):
-            out.update(jsonable(dict(metrics)))
-    return out
-
-
 def gap_seconds(gaps: Iterable[Mapping[str, Any]]) -> float:
     return round(sum(float(g.get("duration_s", 0.0)) for g in gaps), 3)
 
@@ -148,7 +136,7 @@ class Recorder:
         self.windows = Windows.from_settings(settings.causes)
         self.calendar = Calendar(settings)
         self.devices = {DeviceRef(s.id, d.id): d for s, d in settings.iter_devices()}
-        self._battery: dict[int, bool] = {}   # devices.id -> the record says "on battery" now (a cache)
+        self.facts = Facts(self.devices, self.ids)
 
     # ------------------------------------------------------------------------------ lookups
 
@@ -364,7 +352,7 @@ class Recorder:
         if dev is not None and dev.powered_by:
             ups = DeviceRef(ref.site, dev.powered_by)
             us = world.get(ups)
-            p["ups"] = {"device": ups.device, "status": us.shown_status.value, "metrics": _flat_metrics(us)}
+            p["ups"] = {"device": ups.device, "status": us.shown_status.value, "metrics": flat_metrics(us)}
         return p
 
     def _opened(self, session: Session, e: OutageOpened, world: World, now: datetime) -> None:
@@ -385,7 +373,7 @@ class Recorder:
         row.cause, row.evidence = verdict.cause.value, verdict.evidence_json()
         inc = self._join_incident(session, e.ref, row, now, verdict, flapping=e.flapping)
         payload = self._outage_payload(session, e.ref, row, world, verdict)
-        payload["metrics"] = _flat_metrics(world.get(e.ref))
+        payload["metrics"] = flat_metrics(world.get(e.ref))
         payload["flapping"] = e.flapping
         if window is not None:
             payload["maintenance"] = {"reason": window.reason, "source": window.source,
@@ -499,7 +487,7 @@ class Recorder:
         now = batch.now
         self._samples(session, batch.samples)
         touched_sites: set[str] = set()
-        for n in [*batch.observations, *self._mains_from_polls(session, batch)]:
+        for n in [*batch.observations, *self.facts.mains_from_polls(session, batch)]:
             self._observation(session, n, now, batch.world)
             touched_sites.add(n.ref.site)
         handled: set[DeviceRef] = set()
@@ -533,96 +521,14 @@ class Recorder:
         if rows:
             session.execute(insert(CheckSample), rows)
 
-    def _band(self, ref: DeviceRef) -> tuple[float, float]:
-        dev = self.devices.get(ref)
-        pq = dev.power_quality if dev is not None else None
-        return (pq.input_voltage_min, pq.input_voltage_max) if pq is not None else (198.0, 242.0)
-
-    @staticmethod
-    def _voltage(values: Mapping[str, Any]) -> float | None:
-        for key in ("input_voltage", "input.voltage"):
-            v = values.get(key)
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                return float(v)
-        return None
-
-    def _power_back(self, ref: DeviceRef, o: Observation, world: World) -> Observation | None:
-        """An ``on_mains`` observation only when the power is really back (:func:`power_restored`): its own
-        input voltage, else the UPS's latest reading, in band. Else None: not recorded."""
-        metrics = _flat_metrics(world.get(ref))
-        voltage = self._voltage(o.values)
-        if voltage is None and o.source == "poll":
-            voltage = self._voltage(metrics)
-        status = metrics.get("ups.status")
-        if voltage is None or not power_restored(voltage, status if isinstance(status, str) else None,
-                                                 self._band(ref)):
-            log.info("%s: %s without mains voltage in band (%s V): not recorded as power back", ref, o.source,
-                     voltage)
-            return None
-        return o if self._voltage(o.values) is not None else Observation(
-            o.time, o.kind, o.text, o.source, {**o.values, "input_voltage": voltage})
-
-    def _on_battery_now(self, session: Session, dev_id: int) -> bool:
-        """Does the record hold an on-battery episode of this UPS with no power back since?"""
-        if dev_id not in self._battery:
-            last = session.scalars(select(EvidenceRow.kind).where(
-                EvidenceRow.device_id == dev_id, EvidenceRow.kind.in_(sorted(EPISODE_POWER_KINDS)))
-                .order_by(EvidenceRow.time.desc(), EvidenceRow.id.desc()).limit(1)).first()
-            self._battery[dev_id] = last is not None and last != _K.ON_MAINS.value
-        return self._battery[dev_id]
-
-    def _mains_from_polls(self, session: Session, batch: Batch) -> list[NewObservation]:
-        """Power back seen by a poll: a UPS whose record says "on battery" now reads its input voltage in band
-        (the UPS may have gone from battery to off and then to on line, which no status change reports)."""
-        out: list[NewObservation] = []
-        told = {(n.ref, n.observation.kind) for n in batch.observations}
-        for ref, result in batch.samples:
-            dev = self.devices.get(ref)
-            dev_id = self.ids.get(ref)
-            if dev is None or dev.kind is not DeviceKind.UPS or dev_id is None or (ref, _K.ON_MAINS) in told:
-                continue
-            voltage = self._voltage(result.metrics)
-            status = result.metrics.get("ups.status")
-            if not power_restored(voltage, status if isinstance(status, str) else None, self._band(ref)):
-                continue
-            if self._on_battery_now(session, dev_id):
-                out.append(NewObservation(ref, Observation(result.time, _K.ON_MAINS,
-                                                           f"mains power back ({voltage:g} V on the input)", "poll",
-                                                           {"input_voltage": voltage or 0.0}), notable=False))
-                told.add((ref, _K.ON_MAINS))
-        return out
-
-    def _same_event(self, session: Session, dev_id: int | None, o: Observation) -> EvidenceRow | None:
-        """The row of this very event already recorded by another source (a trap, then the poll it triggered),
-        within :data:`~monitor.engine.causes.FACT_WINDOW` and with no opposite fact in between."""
-        if dev_id is None:
-            return None
-        t = utc(o.time)
-        kinds = [o.kind.value, OPPOSITES.get(o.kind.value, o.kind.value)]
-        rows = list(session.scalars(select(EvidenceRow).where(
-            EvidenceRow.device_id == dev_id, EvidenceRow.time >= t - FACT_WINDOW, EvidenceRow.time <= t + FACT_WINDOW,
-            EvidenceRow.kind.in_(kinds)).order_by(EvidenceRow.time)))
-        same = [r for r in rows if r.kind == o.kind.value and o.source not in sources_of(r.source)]
-        if not same:
-            return None
-        row = same[-1]
-        between = [r for r in rows if r.kind != o.kind.value and min(row.time, t) <= r.time <= max(row.time, t)]
-        return None if between else row
-
     def _observation(self, session: Session, n: NewObservation, now: datetime, world: World | None = None) -> None:
         o: Observation | None = n.observation
         if o is not None and o.kind is _K.ON_MAINS and world is not None:
-            o = self._power_back(n.ref, o, world)
+            o = self.facts.power_back(n.ref, o, world)
         if o is None:
             return
         dev_id = self.ids.get(n.ref)
-        if o.kind.value in EPISODE_POWER_KINDS and dev_id is not None:
-            self._battery[dev_id] = o.kind is not _K.ON_MAINS
-        earlier = self._same_event(session, dev_id, o)
-        if earlier is not None:   # one physical event: one fact, with both sources
-            earlier.source = "+".join(sorted(sources_of(earlier.source) | {o.source}))
-            earlier.values = {**jsonable(dict(o.values)), **dict(earlier.values or {})}
-            earlier.time = min(earlier.time, utc(o.time))
+        if self.facts.merged(session, dev_id, o):   # one physical event: one fact, with both sources
             return
         session.add(EvidenceRow(site_id=n.ref.site, device_id=dev_id, time=utc(o.time),
                                 kind=o.kind.value, source=o.source, text=o.text, values=jsonable(dict(o.values))))

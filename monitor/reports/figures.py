@@ -3,33 +3,27 @@
 The rules below are the contract of every number in the weekly and escalation reports; each one is
 tested in ``tests/reports/test_figures.py`` against hand-computed fixtures.
 
-**The window.** Figures cover ``[period.start, min(period.end, now))``. Time after ``now`` has not
-happened yet and is not counted at all (a report of the running week says so).
+**The window and what each instant is** come from the coverage model (:mod:`monitor.engine.coverage`, its
+docstring states the rules and their laws): every instant of ``[period.start, period.end)`` of every device
+is one part — future (after ``now``), not yet monitored (before the first monitor start, or before the
+device was added), monitor not running (recorded gaps, and the open tail after the last heartbeat when the
+monitor is not running at ``now``), maintenance (config windows, one-off or cron, and ad-hoc rows of kind
+``maintenance``; ``mute`` rows are not maintenance; the part of an outage past its window *is* downtime,
+even if the engine flagged it ``planned``), the worst status of the overlapping outages at that instant
+(each outage with the status it had then: a UPS degraded on battery for an hour and then down for five
+minutes was unavailable for five minutes; ``unknown`` status is its own part), else up. The figures of the
+period cover up to ``window_end`` = min(period end, now); outage lines are measured up to ``record_end``
+(now while the monitor runs, else its last heartbeat: an outage still open then is open at the end, and
+the time after it is the monitor's silence, stated as not running).
 
-**What each instant is, for one device** (a *timeline* of :class:`Segment`), in this order of priority:
-
-1. ``unmonitored`` — inside a monitor gap (the monitor itself was off: process stopped, host rebooted,
-   clock jump), before monitoring began (``ReportData.monitoring_since``), or inside an outage recorded
-   with status ``unknown``. Nobody knows what the device did, so this time is never counted as up.
-2. ``maintenance`` — inside a planned window covering the device (config windows, one-off or cron, and
-   ad-hoc rows of kind ``maintenance``; ``mute`` rows are not maintenance). An outage, or the part of an
-   outage, inside a window is planned and not counted as downtime. The part of an outage that runs past
-   the end of its window *is* downtime, even if the engine flagged the outage ``planned``.
-3. the status of the outages covering the instant: overlapping outages of one device are merged
-   (gaps-and-islands): the instant takes the worst status among them (down > unreachable > degraded) and
-   the cause of that outage (ties: the earliest started). Each outage counts with the status it had at
-   that instant (``outages.timeline``): a UPS degraded on battery for an hour and then down for five
-   minutes was unavailable for five minutes. Rows without a timeline count with their worst status.
-4. otherwise ``up``.
-
-**Availability** = (observed − unavailable) / observed, where observed = up + degraded + down +
-unreachable time. Maintenance time and not-monitored time are *excluded from the denominator* and stated
-separately next to every availability figure. ``degraded`` counts as available (the device works, at
-risk) and its time is stated too. ``unreachable`` (a parent is down, so the device cannot be reached)
-counts as **unavailable** — the office cannot serve through it — but its cause is attributed to
-``network`` unless the outage records ``power``, ``lightning`` or ``maintenance`` as its cause (a power
-cut or a strike that took down the room's router is the root event, not "the network"). With nothing
-observed (e.g. the monitor was off all week) availability is undefined (None, shown "—").
+**Availability** = (up + degraded) / monitored time, where monitored = up + degraded + down +
+unreachable time. Maintenance, unknown, not running and not-yet-monitored time are *excluded from the
+denominator* and stated separately (the parts table, the summary, the list of gaps — they agree). ``degraded``
+counts as available (the device works, at risk) and its time is stated too. ``unreachable`` (a parent is
+down, so the device cannot be reached) counts as **unavailable** — the office cannot serve through it —
+but its cause is attributed to ``network`` unless the outage records ``power``, ``lightning`` or
+``maintenance`` as its cause. With nothing monitored (e.g. the monitor was off all week) availability is
+undefined (None, shown "—").
 
 **Central (upstream) downtime.** Unavailable time whose cause is ``upstream`` (the Ministry's data
 center or the VPN link failed while the office's own equipment was fine) is counted as downtime, and
@@ -39,10 +33,10 @@ the office for a central fault.
 **Services** (``Site.services``) combine their devices' timelines instant by instant:
 
 * ``up_when: any`` — available if any device is available (up, or degraded when none is up); otherwise
-  not monitored if any device is not monitored; otherwise maintenance if any device is in maintenance;
+  the first excluded part of its devices (future, not yet monitored, not running, unknown, maintenance);
   otherwise unavailable.
-* ``up_when: all`` — unavailable if any device is unavailable; otherwise not monitored if any device is;
-  otherwise maintenance if any device is; otherwise degraded if any device is degraded, else up.
+* ``up_when: all`` — unavailable if any device is unavailable; otherwise the first excluded part of its
+  devices; otherwise degraded if any device is degraded, else up.
 
 The cause of a service's unavailable time is the cause of its failing devices, chosen by root-cause
 priority when they differ: lightning, power, upstream, hardware, service, network, monitor_offline,
