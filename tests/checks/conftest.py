@@ -76,6 +76,9 @@ GARBAGE: dict[str, dict[str, tuple[str, str | int]]] = {
                    UPS_LINE_BADS: ("2", -5),                          # negative counter
                    "1.3.6.1.2.1.33.1.2.7.0": ("4", "x" * 100),        # temperature as text
                    UPS_INPUT_VOLTAGE: ("2", 230)},
+    # the status objects themselves are nonsense: nothing essential can be read
+    "bad-status": {"1.3.6.1.2.1.1.1.0": ("4", "broken UPS"), UPS_OUTPUT_SOURCE: ("2", 99),
+                   UPS_BATTERY_STATUS: ("2", 77), "1.3.6.1.2.1.33.1.2.4.0": ("2", 250)},
     # a huge string where the profile expects a model name
     "bad-string": {"1.3.6.1.4.1.318.1.1.1.4.1.1.0": ("2", 2), "1.3.6.1.4.1.318.1.1.1.1.1.1.0": ("4", "A" * 2000),
                    "1.3.6.1.4.1.318.1.1.1.3.3.1.0": ("66", 2300)},
