@@ -98,6 +98,20 @@ def _matches(value: Any, patterns: Any) -> bool:
     return any(fnmatch.fnmatchcase(str(value), str(p)) for p in patterns or ())
 
 
+def _pick(col: Any, key_col: Any, key: Any) -> Any:
+    """The value of ``col`` in the row where ``key_col`` equals ``key`` — a join between two tables that
+    share a key (hrFSTable rows name their hrStorageTable row in hrFSStorageIndex)."""
+    if not isinstance(col, Column) or not isinstance(key_col, Column):
+        raise Missing("pick() needs two table columns")
+    for index, value in key_col.items():
+        if value == key or str(value) == str(key):
+            found = col.get(index)
+            if found is None:
+                raise Missing("pick(): no value in that row")
+            return found
+    raise Missing("pick(): no such row")
+
+
 def _round(value: Any, ndigits: Any = 0) -> float | int:
     result = round(float(value), int(ndigits))
     return int(result) if int(ndigits) == 0 else result
@@ -115,6 +129,7 @@ VALUE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "flag": _flag,
     "matches": _matches,
     "round": _round,
+    "pick": _pick,
     "abs": abs,
     "int": int,
     "float": float,

@@ -182,10 +182,26 @@ def load_profile(path: Path) -> Profile:
         raise ProfileError(f"{path}: {issues}") from None
     if definition.name != path.stem:
         raise ProfileError(f"{path}: name {definition.name!r} must equal the file name {path.stem!r}")
+    if definition.conditions_from:
+        definition = _inherit(definition, path)
     try:
         return _compile(definition, path)
     except ExprError as exc:
         raise ProfileError(f"{path}: {exc}") from None
+
+
+def _inherit(d: ProfileDef, path: Path) -> ProfileDef:
+    """Add the conditions and params of ``d.conditions_from`` (its own come first and win)."""
+    from checks.profiles import BUILTIN_DIR
+
+    name = d.conditions_from or ""
+    source = next((p for p in (path.parent / f"{name}.yaml", BUILTIN_DIR / f"{name}.yaml") if p.is_file()), None)
+    if source is None or name == d.name:
+        raise ProfileError(f"{path}: conditions_from: no profile {name!r} next to it or built in")
+    base = load_profile(source)
+    params = {**base.definition.params, **d.params}
+    return d.model_copy(update={"conditions": (*d.conditions, *base.definition.conditions), "params": params,
+                                "inherited": base.definition})
 
 
 def _compile(d: ProfileDef, path: Path) -> Profile:
@@ -254,7 +270,11 @@ def _compile(d: ProfileDef, path: Path) -> Profile:
         tmetrics, row_known = compile_metrics(t.metrics, f"tables.{tname}.metrics", row_base)
         tconds = compile_conditions(t.conditions, f"tables.{tname}.conditions", row_known, ROW_FIELDS)
         tables.append(_Table(tname, t, label, where, require, t.prefix or f"{tname}.{{label}}.", tmetrics, tconds))
-    conditions = compile_conditions(d.conditions, "conditions", known)
+    own = len(d.conditions) - (len(d.inherited.conditions) if d.inherited else 0)
+    conditions = compile_conditions(d.conditions[:own], "conditions", known | set(d.provided))
+    if d.inherited is not None:
+        lenient = known | set(d.inherited.objects) | set(d.inherited.metrics) | set(d.inherited.provided)
+        conditions += compile_conditions(d.conditions[own:], f"conditions (from {d.inherited.name})", lenient)
     scalars = {n for n, o in d.objects.items() if o.column is None}
     column_when = {}
     for name, obj in d.objects.items():

@@ -159,7 +159,7 @@ class MatchDef(_Model):
     sysobjectid: tuple[str, ...] = Field(default=(), description="sysObjectID prefixes of devices this is made for")
     sysdescr: tuple[str, ...] = Field(default=(), description="regular expressions on sysDescr (case-insensitive)")
     probe: tuple[str, ...] = Field(default=(), description="objects that must answer (default: the required ones)")
-    priority: int = Field(0, ge=-100, le=100, description="among profiles that fit, the highest wins")
+    priority: int = Field(0, ge=-200, le=200, description="among profiles that fit, the highest wins")
 
     @model_validator(mode="after")
     def _shape(self) -> MatchDef:
@@ -189,12 +189,18 @@ class ProfileDef(_Model):
     tables: dict[str, TableDef] = Field(default_factory=dict)
     conditions: tuple[ConditionDef, ...] = ()
     traps: tuple[TrapRuleDef, ...] = Field(default=(), description="traps this device sends, as observations")
+    conditions_from: str | None = Field(None, description="also apply this profile's conditions and params (a "
+                                                         "file in the same folder or built in): the shared UPS "
+                                                         "rules of ups-rfc1628 over NUT metric names")
     role: Literal["primary", "extension"] = Field(
         "primary", description="primary: reads a device on its own; extension: adds what a base lacks (probes, "
                                "contacts) and is only ever read together with a primary profile")
     match: MatchDef | None = Field(None, description="when profile: auto chooses this profile")
     essential: tuple[str, ...] = Field(default=(), description="metrics without which the reading is useless "
                                                                "(default: ups.status if defined, else every metric)")
+    provided: tuple[str, ...] = Field(default=(), description="metric names a profile that takes these conditions "
+                                                              "(conditions_from) defines; absent here")
+    inherited: ProfileDef | None = Field(None, exclude=True, description="set by the loader (conditions_from)")
 
 
 # ------------------------------------------------------------------------------------------ compiled

@@ -4,7 +4,8 @@ A profile takes part when it declares ``match:`` and lists the device's kind in 
 sysObjectID, sysDescr and sysUpTime plus, for every candidate, its *probe objects* (``match.probe``, by
 default its required objects) — in both instance forms a card may serve (``.1`` and ``.1.0``). Then:
 
-* a candidate **fits** when every probe object answered;
+* a candidate **fits** when every probe object answered (a profile without probe objects — tables only —
+  fits when its sysObjectID prefix or sysDescr pattern matches);
 * its **score** is ``priority`` + 100 when sysObjectID starts with one of its ``sysobjectid`` prefixes + 50
   when sysDescr matches one of its ``sysdescr`` patterns; the fitting *primary* profile with the highest score
   is chosen (ties: more probe objects, then the name) — so a vendor MIB that the device names in its
@@ -142,7 +143,7 @@ def _score(bound: BoundProfile, facts: Facts) -> Candidate:
         reasons.append(f"{shown} {'answers' if len(probes) == 1 else 'answer'}")
     elif missing:
         reasons.append("no " + ", ".join(names.get(o, o) for o in missing[:2]))
-    fits = bool(probes) and not missing
+    fits = (bool(probes) and not missing) or (not probes and bool(prefix or pattern))
     return Candidate(bound.name, d.role, fits, score, "; ".join(reasons))
 
 
