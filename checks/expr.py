@@ -82,9 +82,13 @@ def _avg(*args: Any) -> float:
     return float(sum(vals)) / len(vals)
 
 
-def _nonzero(col: Any) -> Column:
+def _nonzero(col: Any) -> Any:
+    """The rows that are not 0 (a column), or the value itself when it is not 0 (a scalar: 0 often means
+    "no sensor")."""
     if not isinstance(col, Column):
-        raise Missing("nonzero() needs a table column")
+        if col in (0, None):
+            raise Missing("nonzero(): 0")
+        return col
     return Column({k: v for k, v in col.items() if v not in (0, None)})
 
 
@@ -112,6 +116,26 @@ def _pick(col: Any, key_col: Any, key: Any) -> Any:
     raise Missing("pick(): no such row")
 
 
+def _where(col: Any, key_col: Any, *keys: Any) -> Column:
+    """The rows of ``col`` whose ``key_col`` value is one of ``keys`` (connected probes, contacts in alarm)."""
+    if not isinstance(col, Column) or not isinstance(key_col, Column):
+        raise Missing("where() needs two table columns")
+    wanted = {str(k) for k in keys}
+    return Column({i: v for i, v in col.items() if str(key_col.get(i)) in wanted})
+
+
+def _countif(col: Any, *values: Any) -> int:
+    if not isinstance(col, Column):
+        raise Missing("countif() needs a table column")
+    wanted = {str(v) for v in values}
+    return sum(1 for v in col.values() if str(v) in wanted)
+
+
+def _join(col: Any, sep: Any = ", ") -> str:
+    values = list(col.values()) if isinstance(col, Column) else list(col) if isinstance(col, list | tuple) else [col]
+    return str(sep).join(str(v) for v in values if v is not None)
+
+
 def _round(value: Any, ndigits: Any = 0) -> float | int:
     result = round(float(value), int(ndigits))
     return int(result) if int(ndigits) == 0 else result
@@ -130,6 +154,9 @@ VALUE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "matches": _matches,
     "round": _round,
     "pick": _pick,
+    "where": _where,
+    "countif": _countif,
+    "join": _join,
     "abs": abs,
     "int": int,
     "float": float,

@@ -290,6 +290,8 @@ def _compile(d: ProfileDef, path: Path) -> Profile:
     for name in d.essential:
         if name not in d.metrics:
             raise ExprError(f"essential: {name!r} is not a metric of this profile")
-    essential = d.essential or (("ups.status",) if "ups.status" in d.metrics else tuple(d.metrics))
+    # an extension never makes the device garbage: its odd values are only ignored
+    essential = d.essential or (() if d.role == "extension" else ("ups.status",) if "ups.status" in d.metrics
+                                else tuple(d.metrics))
     return Profile(d, path, metrics, tuple(tables), conditions, column_when, object_metric, essential)
 

@@ -228,7 +228,8 @@ class SnmpCheck:
         if failure is not None:
             reply.failure = failure
             return reply, probe
-        columns = list(dict.fromkeys(c for b in plan if b.scalar_oids for c in b.columns_needed(reply.scalars)))
+        columns = list(dict.fromkeys(c for b in plan for c in (b.columns_needed(reply.scalars) if b.scalar_oids
+                                                                else b.column_oids.values())))
         columns = [c for c in columns if c not in reply.columns]
         if columns:
             walked = await self.resources.snmp.fetch(target, [], columns, max_rows=self.max_rows)
