@@ -72,8 +72,15 @@ _PHYSICAL = {"charge": (0, 100), "runtime": (0, 10000), "input.voltage": (0, 480
              "load": (0, 200), "ups.temperature": (-40, 100)}
 
 
+# objects whose MIB says they measure the UPS itself, whatever LibreNMS calls them: EPPC-MIB upsESystemTemperature
+# ("The temperature of UPS"), LibreNMS "Ambient Temperature"
+_UPS_ITSELF = (".1.3.6.1.4.1.935.10.1.1.2.2.",)
+
+
 def is_probe(s: Sensor) -> bool:
-    return (s.oid.startswith(_PROBE_OIDS) or bool(_PROBE.search(s.descr))) and not re.search(r"batt", s.descr, re.I)
+    if s.oid.startswith(_UPS_ITSELF) or re.search(r"batt|cabinet", s.descr, re.I):
+        return False
+    return s.oid.startswith(_PROBE_OIDS) or bool(_PROBE.search(s.descr))
 _SOURCE = re.compile(r"output source|output status|ups state|system status|supply|power source|ups status"
                      r"|basic output|input status|operating mode|output mode|ups mode", re.I)
 

@@ -117,11 +117,12 @@ def _pick(col: Any, key_col: Any, key: Any) -> Any:
 
 
 def _where(col: Any, key_col: Any, *keys: Any) -> Column:
-    """The rows of ``col`` whose ``key_col`` value is one of ``keys`` (connected probes, contacts in alarm)."""
+    """The rows of ``col`` whose ``key_col`` value is one of ``keys`` (connected probes, contacts in alarm);
+    a key may be a ``*`` pattern (a sensor id under an OID subtree)."""
     if not isinstance(col, Column) or not isinstance(key_col, Column):
         raise Missing("where() needs two table columns")
-    wanted = {str(k) for k in keys}
-    return Column({i: v for i, v in col.items() if str(key_col.get(i)) in wanted})
+    wanted = [str(k) for k in keys]
+    return Column({i: v for i, v in col.items() if _matches(key_col.get(i), wanted)})
 
 
 def _countif(col: Any, *values: Any) -> int:
