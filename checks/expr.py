@@ -126,10 +126,15 @@ def _where(col: Any, key_col: Any, *keys: Any) -> Column:
 
 
 def _countif(col: Any, *values: Any) -> int:
-    if not isinstance(col, Column):
+    """How many rows of a column (or items of a tuple) equal one of ``values``."""
+    if isinstance(col, Column):
+        items = list(col.values())
+    elif isinstance(col, list | tuple):
+        items = list(col)
+    else:
         raise Missing("countif() needs a table column")
     wanted = {str(v) for v in values}
-    return sum(1 for v in col.values() if str(v) in wanted)
+    return sum(1 for v in items if str(v) in wanted)
 
 
 def _join(col: Any, sep: Any = ", ") -> str:

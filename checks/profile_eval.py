@@ -380,7 +380,7 @@ def merge_evaluations(parts: Iterable[Evaluation]) -> Evaluation:
             adjusted.setdefault(name, how)
         seen = {(o.kind, o.text) for o in observations}
         observations += [o for o in part.observations if (o.kind, o.text) not in seen]
-    ignored = {k: v for k, v in ignored.items() if k not in metrics or k in adjusted}
+    ignored = {k: v for k, v in ignored.items() if k not in metrics}   # another profile had a good value
     worst = max(parts, key=lambda p: p.status.severity).status
     if worst is Status.UP:
         return Evaluation(Status.UP, None, None, metrics, units, tuple(observations), ignored=ignored,

@@ -173,7 +173,9 @@ class SnmpCheck:
                 mismatch = mismatch or parts[0]
                 continue
             self._active = index
-            used = [b.name for b, e in zip(plan, parts, strict=True) if not e.mismatch]
+            # an extension that read nothing here (no probe on this card) is not named as a reader
+            used = [b.name for i, (b, e) in enumerate(zip(plan, parts, strict=True))
+                    if not e.mismatch and (i == 0 or e.metrics.keys() - {"uptime"})]
             evaluation = merge_evaluations(parts)
             self._previous = Sample(dict(evaluation.metrics), now)
             why = self.choice.why if self.auto and self.choice else self._configured_why(index)
