@@ -126,8 +126,11 @@ def _where(col: Any, key_col: Any, *keys: Any) -> Column:
 
 
 def _countif(col: Any, *values: Any) -> int:
-    """How many rows of a column (or items of a tuple) equal one of ``values``."""
+    """How many rows of a column (or items of a tuple) equal one of ``values``; absent for an empty column (the
+    table is not there: nothing was read, which is not "none in alarm")."""
     if isinstance(col, Column):
+        if not col:
+            raise Missing("countif(): empty column")
         items = list(col.values())
     elif isinstance(col, list | tuple):
         items = list(col)
@@ -137,9 +140,20 @@ def _countif(col: Any, *values: Any) -> int:
     return sum(1 for v in items if str(v) in wanted)
 
 
-def _join(col: Any, sep: Any = ", ") -> str:
-    values = list(col.values()) if isinstance(col, Column) else list(col) if isinstance(col, list | tuple) else [col]
-    return str(sep).join(str(v) for v in values if v is not None)
+def _join(*cols: Any) -> str:
+    """The values of every column given (absent ones skipped), joined with ", "; absent when there are none."""
+    values: list[Any] = []
+    for col in cols:
+        if isinstance(col, Column):
+            values += list(col.values())
+        elif isinstance(col, list | tuple):
+            values += list(col)
+        elif col is not None:
+            values.append(col)
+    values = [v for v in values if v is not None and str(v) != ""]
+    if not values:
+        raise Missing("join(): nothing")
+    return ", ".join(str(v) for v in values)
 
 
 def _round(value: Any, ndigits: Any = 0) -> float | int:
@@ -172,7 +186,7 @@ VALUE_FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 _LAZY_FUNCTIONS = frozenset({"coalesce"})
-_AGGREGATES = frozenset({"min", "max", "sum", "avg", "count", "first", "last"})
+_AGGREGATES = frozenset({"min", "max", "sum", "avg", "count", "first", "last", "join"})
 _ALL_FUNCTIONS = NAME_FUNCTIONS | set(VALUE_FUNCTIONS) | _LAZY_FUNCTIONS
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {

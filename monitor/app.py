@@ -149,7 +149,7 @@ def build_trap_sources(settings: Settings) -> TrapSources:
             if address:
                 addresses.add(address)
             if isinstance(spec, SnmpSpec):
-                for profile in catalog.chain(spec.profile):
+                for profile in catalog.for_spec(spec.profile, dev.kind.value):
                     bound = profile.bind({k: v for k, v in spec.params.items() if k in profile.definition.params})
                     rules += [TrapRule(oid, kind, text) for oid, kind, text in bound.trap_rules]
         for address in addresses:

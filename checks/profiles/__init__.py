@@ -154,8 +154,9 @@ def validate_settings(settings: Settings) -> Iterator[tuple[tuple[str | int, ...
                     yield where, message
 
 
-def _auto_problems(catalog: ProfileCatalog, kind: str, params: Mapping[str, Any],
+def _auto_problems(catalog: ProfileCatalog, kind: Any, params: Mapping[str, Any],
                    loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    kind = str(getattr(kind, "value", kind))
     candidates = catalog.candidates(kind)
     if not candidates:
         yield (*loc, "profile"), (f"no profile chooses itself for a device of kind {kind!r}: name one "

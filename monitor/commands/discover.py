@@ -95,9 +95,11 @@ async def discover(settings: Settings, refs: list[DeviceRef]) -> list[dict[str, 
                 continue
             check.choice = choice
             result = await check.run(device, now=now)
-            record.update(status=result.status.value, reason=result.reason, metrics=jsonable(result.metrics),
-                          units=dict(result.units), ignored=dict(result.ignored), adjusted=dict(result.adjusted),
-                          snippet=snippet(choice.profile, spec))
+            # pin what really read the device (an extension chosen for the vendor but with no probe here is left out)
+            pinned = result.profile or choice.profile
+            record.update(profile=pinned, status=result.status.value, reason=result.reason,
+                          metrics=jsonable(result.metrics), units=dict(result.units), ignored=dict(result.ignored),
+                          adjusted=dict(result.adjusted), snippet=snippet(pinned, spec))
     finally:
         await resources.close()
     return out
