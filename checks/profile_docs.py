@@ -100,7 +100,8 @@ def render(catalog: ProfileCatalog | None = None) -> str:
             chosen = [p for p in profiles if {"router", "switch"} & {k.value for k in p.definition.kinds}]
         if not chosen:
             continue
-        lines += [f"## {title}", "", "| profile | role | device | MIBs | chosen when | reads |", "|---|---|---|---|---|---|"]
+        lines += [f"## {title}", "", "| profile | role | device | MIBs | chosen when | reads |",
+                  "|---|---|---|---|---|---|"]
         for p in sorted(chosen, key=lambda p: (p.role != "primary", p.name)):
             d = p.definition
             lines.append(f"| `{p.name}` | {d.role} | {_cell(d.title)} | {_cell('; '.join(d.mibs))} | "
@@ -114,7 +115,8 @@ def render(catalog: ProfileCatalog | None = None) -> str:
               "| profile | word | when |", "|---|---|---|"]
     for p in profiles:
         lines += _status_words(p)
-    lines += ["", "## Every profile's parameters", "", "| profile | parameter | default | meaning |", "|---|---|---|---|"]
+    lines += ["", "## Every profile's parameters", "", "| profile | parameter | default | meaning |",
+              "|---|---|---|---|"]
     for p in profiles:
         for name, par in p.definition.params.items():
             default = "" if par.default is None else f"`{par.default}`"

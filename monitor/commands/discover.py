@@ -124,8 +124,9 @@ def write_text(found: list[dict[str, Any]], out: TextIO) -> None:
         for c in record.get("candidates", []):
             mark = "fits" if c["fits"] else "    "
             out.write(f"     {mark} {c['score']:>4}  {c['name']:<22} {c['role']:<9} {c['why']}\n")
-        out.write(f"   chosen: {record.get('profile') or 'nothing fits'}"
-                  f"{' (configured: ' + record['configured'] + ')' if record.get('configured') != AUTO_PROFILE else ''}\n")
+        configured = record.get("configured")
+        note = f" (configured: {configured})" if configured != AUTO_PROFILE else ""
+        out.write(f"   chosen: {record.get('profile') or 'nothing fits'}{note}\n")
         if record.get("metrics") is not None:
             out.write(f"   status: {record['status']}{' — ' + record['reason'] if record.get('reason') else ''}\n")
             units = record.get("units", {})

@@ -57,8 +57,8 @@ sensor's, or a UPS card's ambient probe), not a UPS battery's own temperature.""
 EPISODE_KINDS = ON_BATTERY_KINDS | MAINS_KINDS | {_K.SPD_TRIPPED.value, _K.SPD_OK.value}
 """Kinds whose onset may lie far before an outage and still matter (an on-battery episode)."""
 
-CAUSE_RANK = (Cause.LIGHTNING, Cause.POWER, Cause.ENVIRONMENT, Cause.MAINTENANCE, Cause.UPSTREAM, Cause.HARDWARE, Cause.SERVICE,
-              Cause.NETWORK, Cause.MONITOR_OFFLINE, Cause.UNKNOWN)
+CAUSE_RANK = (Cause.LIGHTNING, Cause.POWER, Cause.ENVIRONMENT, Cause.MAINTENANCE, Cause.UPSTREAM, Cause.HARDWARE,
+              Cause.SERVICE, Cause.NETWORK, Cause.MONITOR_OFFLINE, Cause.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +238,8 @@ def environment_evidence(outage: OutageFacts, evidence: Sequence[Evidence], site
     for e in evidence:
         if not _in(e, lo, hi):
             continue
-        if e.kind in ENVIRONMENT_KINDS:
-            out.append(e)
-        elif e.kind == _K.TEMPERATURE_HIGH.value and (
-                e.values.get("where") == "room" or site.kinds.get(e.device or "") is DeviceKind.ROOM_SENSOR):
+        if e.kind in ENVIRONMENT_KINDS or (e.kind == _K.TEMPERATURE_HIGH.value and (
+                e.values.get("where") == "room" or site.kinds.get(e.device or "") is DeviceKind.ROOM_SENSOR)):
             out.append(e)
     return out
 

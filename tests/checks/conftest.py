@@ -31,9 +31,9 @@ from monitor.sandbox.snmpd import Override, SnmpdAgent, SnmpdUser
 from monitor.sandbox.snmpsim import SnmpsimAgent, make_recording
 from tests.checks.vendor_recordings import ALL as VENDOR_RECORDINGS
 from tests.checks.vendor_recordings import rfc1628, system
+from tests.conftest import RECORDINGS, ROOT
 
 AUTO_UPS = {**system("1.3.6.1.4.1.8072.3.2.10", "UPS with a restarting card", uptime=9_000_000), **rfc1628()}
-from tests.conftest import RECORDINGS, ROOT
 
 SNMPREC = RECORDINGS / "snmprec"
 EXPECTED = RECORDINGS / "expected"
