@@ -12,6 +12,13 @@ Failure reasons are kept apart, because a misconfiguration is not an outage:
   then ``unknown`` "profile does not match device" (:attr:`ReasonCode.PROFILE_MISMATCH`);
 * garbage values → ``unknown`` (:attr:`ReasonCode.GARBAGE`), see :mod:`checks.profile`.
 
+Profiles: ``profile: auto`` probes the device once and chooses a primary profile and its extensions
+(:mod:`checks.profile_select`); ``a+b`` names them; a named profile's ``fallback`` profiles are tried in order.
+Several profiles are read from one reply and merged (:func:`checks.profile.merge_evaluations`). Scalars a card
+serves in another instance form (``X.0`` for a row ``X``, or ``X`` for ``X.0``) are found on first contact and
+read in that form afterwards. In auto mode each poll also reads sysObjectID and sysUpTime: another sysObjectID or
+an agent restart makes the check probe and choose again within the same run.
+
 Time: a poll takes at most ``timeout × (retries + 1)`` per profile tried — plus up to 0.3 s when
 ``retries`` is 0 and the device has not answered yet (the probe gets one full ``timeout``).
 
