@@ -50,11 +50,8 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 def main(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
     setup_logging("WARNING", settings.secrets)
-    refs, unknown = select_devices(settings, args.device)
-    if unknown:
-        for name in unknown:
-            print(f"ektp-monitor check: no device {name!r} in {settings.source} "
-                  "(use ID, or SITE/ID when several sites have it)", file=sys.stderr)
+    refs = chosen_devices(settings, args.device, "check")
+    if refs is None:
         return EXIT_CONFIG
     rows, ran_all = asyncio.run(run_round(settings, refs))
     if args.json:
@@ -62,6 +59,15 @@ def main(args: argparse.Namespace) -> int:
     else:
         write_table(rows, sys.stdout)
     return EXIT_OK if ran_all else EXIT_FAILED
+
+
+def chosen_devices(settings: Settings, wanted: list[str], command: str) -> list[DeviceRef] | None:
+    """The devices ``--device`` names (all when none), or None after telling stderr which names match nothing."""
+    refs, unknown = select_devices(settings, wanted)
+    for name in unknown:
+        print(f"ektp-monitor {command}: no device {name!r} in {settings.source} "
+              "(use ID, or SITE/ID when several sites have it)", file=sys.stderr)
+    return None if unknown else refs
 
 
 def select_devices(settings: Settings, wanted: list[str]) -> tuple[list[DeviceRef], list[str]]:

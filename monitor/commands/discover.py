@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from monitor.app import build_check_resources, load_config
-from monitor.commands.check import select_devices
+from monitor.commands.check import chosen_devices
 from monitor.domain import AUTO_PROFILE, Device, DeviceRef, SnmpSpec, jsonable
 from monitor.logs import setup_logging
 from monitor.settings import Settings
@@ -39,11 +39,8 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 def main(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
     setup_logging("WARNING", settings.secrets)
-    refs, unknown = select_devices(settings, args.device)
-    if unknown:
-        for name in unknown:
-            print(f"ektp-monitor discover: no device {name!r} in {settings.source} "
-                  "(use ID, or SITE/ID when several sites have it)", file=sys.stderr)
+    refs = chosen_devices(settings, args.device, "discover")
+    if refs is None:
         return EXIT_CONFIG
     found = asyncio.run(discover(settings, refs))
     if args.json:
