@@ -25,8 +25,8 @@ this order (the first rule that applies wins):
 
 ``down`` and ``unreachable`` time carry a *cause*: the outage's cause, except that ``unreachable`` time
 (a parent is down, so the device cannot be reached) is attributed to ``network`` unless the outage records
-``power``, ``lightning`` or ``maintenance`` (a power cut that took the router down is the root event, not
-"the network"). ``degraded`` time carries the outage's cause too.
+``power``, ``lightning``, ``environment`` or ``maintenance`` (a power cut or an overheating room that took the
+router down is the root event, not "the network"). ``degraded`` time carries the outage's cause too.
 
 **Monitored time** = up + degraded + down + unreachable. **Availability** = (up + degraded) / monitored
 time, a ratio in [0, 1]; ``None`` when nothing was monitored. Maintenance, unknown, not running, not yet
@@ -107,11 +107,11 @@ EXCLUDED_ORDER: tuple[Part, ...] = (Part.FUTURE, Part.NOT_YET_MONITORED, Part.NO
 _EXCLUDED_RANK = {p: i for i, p in enumerate(EXCLUDED_ORDER)}
 
 CAUSE_PRIORITY: tuple[Cause, ...] = (
-    Cause.LIGHTNING, Cause.POWER, Cause.UPSTREAM, Cause.HARDWARE, Cause.SERVICE, Cause.NETWORK,
+    Cause.LIGHTNING, Cause.POWER, Cause.ENVIRONMENT, Cause.UPSTREAM, Cause.HARDWARE, Cause.SERVICE, Cause.NETWORK,
     Cause.MONITOR_OFFLINE, Cause.UNKNOWN, Cause.MAINTENANCE)
 """Root-cause order when a service's failing devices have different causes."""
 _CAUSE_RANK = {c: i for i, c in enumerate(CAUSE_PRIORITY)}
-KEEP_WHEN_UNREACHABLE = frozenset({Cause.POWER, Cause.LIGHTNING, Cause.MAINTENANCE})
+KEEP_WHEN_UNREACHABLE = frozenset({Cause.POWER, Cause.LIGHTNING, Cause.ENVIRONMENT, Cause.MAINTENANCE})
 
 _STATUS_PART = {Status.DOWN: Part.DOWN, Status.UNREACHABLE: Part.UNREACHABLE, Status.DEGRADED: Part.DEGRADED,
                 Status.UNKNOWN: Part.UNKNOWN, Status.UP: Part.UP}

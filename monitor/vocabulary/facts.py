@@ -115,14 +115,25 @@ def _line_bad(lang: str, v: Values) -> list[str | None]:
 
 
 def _overload(lang: str, v: Values) -> list[str | None]:
-    load = _num(v, "load")
+    load, current = _num(v, "load"), _num(v, "current_a")
     return [f"{word(lang, 'load')} {format_quantity(load, '%', lang)}" if load is not None else None,
+            f"{word(lang, 'current')} {format_quantity(current, 'A', lang)}" if current is not None else None,
             _limit(lang, v, "%", "limit")]
 
 
 def _temperature(lang: str, v: Values) -> list[str | None]:
     t = _num(v, "temperature")
     return [format_quantity(t, "°C", lang) if t is not None else None, _limit(lang, v, "°C", "limit")]
+
+
+def _humidity(lang: str, v: Values) -> list[str | None]:
+    h = _num(v, "humidity")
+    return [format_quantity(h, "%", lang) if h is not None else None, _band(lang, v, "%")]
+
+
+def _contacts(lang: str, v: Values) -> list[str | None]:
+    names = _text(v, "names")
+    return [f"\u201c{names}\u201d" if names else None]
 
 
 def _disk(lang: str, v: Values) -> list[str | None]:
@@ -140,7 +151,8 @@ _DETAILS: Mapping[str, Callable[[str, Values], list[str | None]]] = {
     "on_mains": lambda lang, v: [_voltage(lang, v, "input_voltage")], "low_runtime": _low_runtime,
     "voltage_abnormal": _abnormal_voltage, "transfer": _transfer, "spd_tripped": _contact, "spd_ok": _contact,
     "strike": _strike, "line_bad": _line_bad, "overload": _overload, "temperature_high": _temperature,
-    "disk_full": _disk, "link_down": _interface, "link_up": _interface,
+    "disk_full": _disk, "link_down": _interface, "link_up": _interface, "humidity_abnormal": _humidity,
+    "contact_alarm": _contacts,
 }
 
 

@@ -36,29 +36,33 @@ CAUSES: Table = {
     "id": {"power": "listrik padam", "lightning": "petir / lonjakan tegangan", "network": "jaringan kantor",
            "upstream": "jaringan pusat (SIAK Terpusat / VPN)", "hardware": "kerusakan perangkat keras",
            "service": "layanan aplikasi berhenti", "maintenance": "pemeliharaan terencana",
-           "monitor_offline": "monitor tidak berjalan", "unknown": "belum diketahui"},
+           "monitor_offline": "monitor tidak berjalan", "environment": "suhu atau kondisi ruang server",
+           "unknown": "belum diketahui"},
     "en": {"power": "power cut", "lightning": "lightning / surge", "network": "office network",
            "upstream": "central network (SIAK / VPN)", "hardware": "hardware failure",
            "service": "application service stopped", "maintenance": "planned maintenance",
-           "monitor_offline": "monitor not running", "unknown": "not known yet"},
+           "monitor_offline": "monitor not running", "environment": "server room conditions (heat, water, smoke)",
+           "unknown": "not known yet"},
 }
 
 CAUSES_SHORT: Table = {
     "id": {"power": "listrik", "lightning": "petir", "network": "jaringan kantor",
            "upstream": "pusat (Data Center/VPN)", "hardware": "kerusakan perangkat", "service": "layanan/aplikasi",
-           "maintenance": "pemeliharaan", "monitor_offline": "monitor tidak aktif", "unknown": "belum diketahui"},
+           "maintenance": "pemeliharaan", "monitor_offline": "monitor tidak aktif", "environment": "ruang server",
+           "unknown": "belum diketahui"},
     "en": {"power": "power", "lightning": "lightning", "network": "office network",
            "upstream": "central (data center/VPN)", "hardware": "hardware failure", "service": "service/application",
-           "maintenance": "maintenance", "monitor_offline": "monitor offline", "unknown": "unknown"},
+           "maintenance": "maintenance", "monitor_offline": "monitor offline", "environment": "server room",
+           "unknown": "unknown"},
 }
 
 DEVICE_KINDS: Table = {
     "id": {"recording_server": "server perekaman", "workstation": "komputer perekaman", "ups": "UPS",
            "spd": "arrester petir (SPD)", "router": "router", "switch": "switch", "upstream": "koneksi pusat",
-           "monitor_host": "komputer monitor"},
+           "monitor_host": "komputer monitor", "pdu": "PDU (stop kontak rak)", "room_sensor": "sensor ruang server"},
     "en": {"recording_server": "recording server", "workstation": "workstation", "ups": "UPS",
            "spd": "surge arrester (SPD)", "router": "router", "switch": "switch", "upstream": "central link",
-           "monitor_host": "monitor host"},
+           "monitor_host": "monitor host", "pdu": "PDU (rack power strip)", "room_sensor": "server room sensor"},
 }
 
 # Evidence in words, from the observation kind (the checks' own ``text`` is English, for logs). The engine's
@@ -74,6 +78,9 @@ OBSERVATIONS: Table = {
            "link_down": "jalur jaringan putus", "link_up": "jalur jaringan tersambung",
            "disk_full": "disk hampir penuh", "host_boot": "komputer monitor menyala ulang",
            "monitor_gap": "monitor tidak berjalan", "trap": "trap SNMP diterima",
+           "humidity_abnormal": "kelembapan ruang tidak normal", "water_leak": "air terdeteksi di ruang server",
+           "smoke": "asap terdeteksi di ruang server", "door_open": "pintu ruang server terbuka",
+           "contact_alarm": "kontak alarm aktif",
            "outage": "gangguan perangkat", "status": "status perangkat", "maintenance": "pemeliharaan terencana"},
     "en": {"on_battery": "UPS on battery", "on_mains": "mains power back", "low_battery": "UPS battery low",
            "replace_battery": "UPS battery needs replacing", "low_runtime": "UPS battery runtime low",
@@ -84,6 +91,9 @@ OBSERVATIONS: Table = {
            "reboot": "device rebooted", "link_down": "network link down", "link_up": "network link up",
            "disk_full": "disk nearly full", "host_boot": "monitor computer rebooted",
            "monitor_gap": "monitor not running", "trap": "SNMP trap received",
+           "humidity_abnormal": "abnormal room humidity", "water_leak": "water detected in the server room",
+           "smoke": "smoke detected in the server room", "door_open": "server room door open",
+           "contact_alarm": "alarm contact active",
            "outage": "device outage", "status": "device status", "maintenance": "planned maintenance"},
 }
 
@@ -159,7 +169,8 @@ WORDS: Table = {
            "downtime_axis": "{unit} gangguan, dijumlah untuk semua perangkat",
            "since": "sejak", "for": "selama", "limit": "batas", "range": "{low}–{high}", "counter": "penghitung",
            "charge": "muatan", "runtime_left": "sisa ±{duration}", "input_voltage": "tegangan masuk",
-           "voltage": "tegangan", "load": "beban", "temperature": "suhu", "disk": "disk", "uptime": "menyala",
+           "voltage": "tegangan", "load": "beban", "current": "arus", "temperature": "suhu", "disk": "disk",
+           "uptime": "menyala",
            "interface": "antarmuka", "contact": "kontak", "because": "sebab", "line_problems": "{count} gangguan jalur",
            "strikes_counted": "{count} sambaran petir tercatat",
            "cause": "penyebab", "sources": "dilihat oleh {sources}", "and": "dan",
@@ -173,7 +184,8 @@ WORDS: Table = {
            "downtime_axis": "{unit} of downtime, summed over all devices",
            "since": "since", "for": "for", "limit": "limit", "range": "{low}–{high}", "counter": "counter",
            "charge": "charge", "runtime_left": "about {duration} left", "input_voltage": "input voltage",
-           "voltage": "voltage", "load": "load", "temperature": "temperature", "disk": "disk", "uptime": "up",
+           "voltage": "voltage", "load": "load", "current": "current", "temperature": "temperature",
+           "disk": "disk", "uptime": "up",
            "interface": "interface", "contact": "contact", "because": "because of",
            "line_problems": "{count} line problems", "strikes_counted": "{count} lightning strikes counted",
            "cause": "cause",

@@ -140,9 +140,10 @@ def verify(record: Record, messages: Sequence[ChatMessage], chat_of: Mapping[Aud
     # 9. one document per incident and escalation step
     letters = ("Laporan-Eskalasi", "Escalation-Report")
     esc_docs = {m.document_sha256 for m in ministry if (m.filename or "").startswith(letters)}
-    sent = sum(1 for m in ministry if (m.filename or "").startswith(letters))
+    letters_sent = sum(1 for m in ministry if (m.filename or "").startswith(letters))
     add("one escalation document per incident and step: the Ministry got the same file each time",
-        len(esc_docs) <= 1, f"{sent} escalation PDF(s) in the Ministry's chat, {len(esc_docs)} different file(s)")
+        len(esc_docs) <= 1,
+        f"{letters_sent} escalation PDF(s) in the Ministry's chat, {len(esc_docs)} different file(s)")
 
     if expect_clean_stop:
         add("the monitor stopped cleanly at the end (SIGTERM, exit 0)", monitor_exit == 0, f"exit code {monitor_exit}")
