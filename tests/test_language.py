@@ -52,7 +52,9 @@ KNOWN_SHARED = SHARED | {
     "ack", "admin", "alias", "allowed", "april", "arrester", "bot", "bypass", "center", "chat", "data", "database",
     "disk", "dukcapil", "ektp", "heartbeat", "help", "helpdesk", "jakarta", "log", "min", "model", "monitor", "mute",
     "normal", "november", "ntp", "offline", "per", "program", "rec", "router", "september", "server", "srv",
-    "status", "switch", "total", "unmute", "users"}
+    "status", "switch", "total", "unmute", "users",
+    # issue 14: "air" is Indonesian water and English air conditioning; the others are the same word in both
+    "air", "alarm", "pdu", "sensor"}
 """Words both catalogues use (names, loanwords, commands). A new word here means an English word slipped into
 the Indonesian catalogue (or the other way round): look before adding it."""
 
