@@ -343,6 +343,13 @@ class Daemon:
                 if self.traps is not None:
                     await self.traps.start()
                     self._started.insert(self._started.index(self.scheduler), self.traps)
+            elif self.traps is not None and self.trap_builder is not None:
+                # same trap settings, maybe other devices: the running receiver takes the new addresses (it
+                # refuses unknown sources unread, so a new device's traps would otherwise be dropped)
+                fresh = self.trap_builder(new, self.pipeline.submit_trap)
+                adopt = getattr(self.traps, "adopt", None)
+                if fresh is not None and callable(adopt):
+                    adopt(fresh)
             self.selfwatch.interval = new.monitor.heartbeat_interval
             for c in self.extra:
                 if isinstance(c, Reloadable):

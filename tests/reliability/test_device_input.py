@@ -616,3 +616,4 @@ def test_a_trap_flood_does_not_delay_polling_by_more_than_one_interval(tmp_path:
            f"polling every {interval} s on 3 devices: worst lateness "
            f"{worst * 1000:.0f} ms, p99 {lateness[int(len(lateness) * 0.99) - 1] * 1000:.0f} ms "
            f"(bound: one interval); {traps} trap evidence rows recorded")
+

@@ -192,9 +192,11 @@ def test_env_file_and_config_file_hostile_cases(tmp_path: Path, shadow: Path) ->
     assert code == 2
     _assert_located(output, cfg, 4, "env_file", f"leads outside {conf}")
     assert not _echoes(output, SHADOW_LINES)
-    for target, words in (("/dev/zero", "config file is a character device"), (str(conf), "config file is a directory")):
+    for target, words in (("/dev/zero", "config file is a character device"),
+                          (str(conf), "config file is a directory")):
         r = subprocess.run([EXE, "config", "validate", target], capture_output=True, text=True, timeout=60)
-        assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.startswith(f"{target}: {words}"), r.stderr
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert r.stderr.startswith(f"{target}: {words}"), r.stderr
 
 
 def test_a_50_mb_config_is_refused_by_its_size_quickly_and_in_bounded_memory(tmp_path: Path) -> None:
@@ -209,8 +211,8 @@ def test_a_50_mb_config_is_refused_by_its_size_quickly_and_in_bounded_memory(tmp
             i += 10000
     code, output, took, rss_kb = _validate(path)
     assert code == 2
-    assert re.fullmatch(rf"{re.escape(str(path))}: config file is 50(\.0)? MB; at most 16 MB is read", output.strip()), \
-        output
+    expected = rf"{re.escape(str(path))}: config file is 50(\.0)? MB; at most 16 MB is read"
+    assert re.fullmatch(expected, output.strip()), output
     assert "alias" not in output
     # a config under the byte limit that holds millions of tiny values: refused while it is streamed
     many = tmp_path / "many.yaml"
@@ -233,7 +235,7 @@ def test_read_limited_reads_small_regular_files_and_refuses_the_rest(tmp_path: P
         read_limited(ok, limit=100)
     with pytest.raises(FileRefused, match="is larger than 16 bytes"):
         read_limited("/proc/self/status", limit=16)    # reports size 0: the read itself stops
-    with pytest.raises(FileRefused, match="cannot read file .*: No such file"):
+    with pytest.raises(FileRefused, match=r"cannot read file .*: No such file"):
         read_limited(tmp_path / "missing", limit=10)
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     with pytest.raises(FileRefused):
