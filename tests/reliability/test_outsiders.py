@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -18,6 +19,14 @@ import time
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+
+from alerts.service import BotComponent, build_alert_components
+from alerts.telegram import TelegramNotifier
+from monitor.clock import SystemClock
+from monitor.sandbox.telegram_api import TelegramApiServer
+from monitor.settings import load_settings
+from monitor.storage.inventory import sync_inventory
+from tests.alerts.conftest import ALLOWED, IT, World, open_db, write_config
 
 from .conftest import Daemon, TcpService, long_run, query, report, upgrade, wait_until, write
 
@@ -103,3 +112,84 @@ def test_large_traps_from_strangers_are_dropped_unread_and_do_not_delay_polling(
            f"right community) from 12 loopback addresses that are no device's: dropped unread; polling every "
            f"{interval} s: lateness p99 {p99 * 1000:.0f} ms, worst {worst * 1000:.0f} ms; the UPS's own trap "
            f"recorded {traps}×")
+
+
+# ============================================================================= a stranger floods the chat
+
+
+async def _alert_latency(api: TelegramApiServer, world: World, key: str, before: int, within: float) -> float:
+    """Open an incident on ``key`` now; seconds until its alert reached the IT chat."""
+    started = time.monotonic()
+    world.open(key, cause="network")
+    deadline = started + within
+    while time.monotonic() < deadline:
+        fresh = [m for m in api.messages_to(IT)[before:] if (m.text or "").startswith("🔴")]
+        if fresh:
+            return fresh[0].time - started
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no alert for {key} within {within:.0f} s")
+
+
+async def test_a_stranger_flooding_the_it_group_cannot_delay_an_alert(tmp_path: Path) -> None:
+    """Issue 13, case 1: 60 commands from a user outside ``allowed_users`` delayed the next real alert by 180 s,
+    because every refusal was a reply that spent the chat's rate budget ahead of the alert.
+
+    The alerting side runs as in the daemon (router, dispatcher, bot long-polling, real time) against the
+    loopback Bot API server enforcing Telegram's 20 messages a minute per group. Three strangers send 60
+    commands and 20 button presses (forged data among them: ``ack:²``…) into the IT group; an allowed user
+    asks for /status three times; at the same moment a real incident opens. The alert must arrive within its
+    normal bound (group_wait 2 s + the dispatcher's poll), and never past the server's limit."""
+    strangers = (6666, 6667, 6668)
+    group_wait = 2.0
+    async with TelegramApiServer(rate_limit=(20, 60.0)) as api:
+        path = write_config(tmp_path, api.url, group_wait=f"{group_wait:g}s")
+        settings = load_settings(path)
+        db = open_db(settings)
+        clock = SystemClock()
+        ids = db.call(lambda s: sync_inventory(s, settings, clock.now()))
+        world = World(db, settings, ids, clock)
+        notifier = TelegramNotifier.from_settings(settings)
+        components = build_alert_components(settings, db, clock, notifier, poll_interval=0.5)
+        bot = next(c for c in components if isinstance(c, BotComponent)).bot
+        bot.poll_timeout = 1.0
+        try:
+            for c in components:
+                await c.start()
+            baseline = await _alert_latency(api, world, "router", 0, 30)
+            alert_id = api.messages_to(IT)[-1].message_id
+            before = len(api.messages_to(IT))
+            presses = 0
+            for i in range(60):
+                api.send_command(chat_id=IT, user_id=strangers[i % 3], text=("/ack 1", "/mute srv 1d", "/ack ²",
+                                                                             "/laporan", "/unmute srv")[i % 5],
+                                 first_name="Orang Asing")
+                if i % 3 == 0:
+                    data = ("ack:²", "mute:²", "acked:²", "ack:³", "ack:1", "zzz")[presses % 6]
+                    api.press_button(chat_id=IT, user_id=strangers[i % 3], message_id=alert_id, data=data)
+                    presses += 1
+            for _ in range(3):
+                api.send_command(chat_id=IT, user_id=ALLOWED, text="/status", first_name="Budi")
+            during = await _alert_latency(api, world, "srv", before, 60)
+            deadline = time.monotonic() + 30            # the bot works through the rest of the flood
+            while (api.pending_updates or api.unanswered_callbacks) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+        finally:
+            for c in reversed(components):
+                await c.stop()
+            await notifier.close()
+            db.close()
+        texts = [m.text or "" for m in api.messages_to(IT)[before:]]
+        refusals = [t for t in texts if t.startswith("⛔")]
+        statuses = [t for t in texts if "Budi" not in t and not t.startswith(("⛔", "🔴", "🔁", "✅"))]
+        bound = group_wait + 4.0                # group wait, the router's and dispatcher's polls, slack for load
+        assert during <= bound, f"the alert took {during:.1f} s during the flood (bound {bound:.1f} s)"
+        assert api.rate_limit_violations == 0
+        assert api.unanswered_callbacks == 0 and len(api.callback_answers) == presses  # every press answered
+        assert len(refusals) <= len(strangers), texts                 # once per stranger per 10 minutes
+        assert len(statuses) == 3, texts                               # the allowed user got every reply
+        assert bot.counters["refused"] == 60 + presses
+        report(f"stranger flood: 60 commands and {presses} button presses (forged data among them) from "
+               f"{len(strangers)} strangers in the IT group while an incident opened: alert in {during:.2f} s "
+               f"(baseline {baseline:.2f} s, bound {bound:.1f} s); {len(refusals)} refusal message(s), every press "
+               f"answered, the allowed user's 3 /status replies sent, 0 × 429 at 20 msg/min")
