@@ -601,6 +601,7 @@ class _V3Engine:
         from pysnmp.hlapi.v3arch import asyncio as v3
 
         from checks.snmp_backend import _AUTH_PROTOCOLS, _PRIV_PROTOCOLS, _convert
+        from checks.snmpclock import monotonic_dispatcher
 
         self._convert = _convert
 
@@ -609,6 +610,7 @@ class _V3Engine:
                 sendto(bytes(outgoing), (str(address[0]), int(address[1])))
 
         self.engine = engine.SnmpEngine()
+        self.engine.register_transport_dispatcher(monotonic_dispatcher()())   # cache expiry on monotonic ticks
         self.bridge = Bridge()
         self.domain = udp.DOMAIN_NAME
         config.add_transport(self.engine, udp.DOMAIN_NAME, self.bridge)

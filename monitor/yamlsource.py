@@ -167,7 +167,8 @@ def _too_many_values(text: str) -> tuple[int, str] | None:
             if isinstance(event, yaml.ScalarEvent | yaml.MappingStartEvent | yaml.SequenceStartEvent):
                 count += 1
                 if count > MAX_OWN_VALUES:
-                    return (event.start_mark.line + 1,
+                    mark = event.start_mark
+                    return ((mark.line + 1) if mark is not None else 1,
                             f"the file holds more than {MAX_OWN_VALUES:,} keys and values ({human_size(len(text))}); "
                             "a config this large is not supported")
     except yaml.YAMLError:
@@ -263,13 +264,13 @@ class _Expander:
 
     def value(self, value: Any, loc: Loc) -> Any:
         if isinstance(value, str):
-            out = self.string(value, loc)
+            text = self.string(value, loc)
             if self.is_secret(loc):
-                problem = secret_problem(out)
+                problem = secret_problem(text)
                 if problem is not None:
                     self.issues.append(self.src.issue(loc, f"the secret {problem}"))
                     return ""
-            return out
+            return text
         if isinstance(value, list):
             return [self.value(v, (*loc, i)) for i, v in enumerate(value)]
         if isinstance(value, dict):

@@ -139,7 +139,7 @@ def main(args: argparse.Namespace) -> int:
 async def _serve(settings: Settings, db: Database, config_path: str, reloaded: Callable[[Settings], None]) -> int:
     holder: list[Daemon] = []
     extra = _ExtraComponents(settings, db, SystemClock(),
-                             jumps=lambda: holder[0].selfwatch.jumps if holder and holder[0].selfwatch else [])
+                             jumps=lambda: [s.size_s for s in holder[0].clock_steps if s.stepped] if holder else [])
     pending: set[asyncio.Task[None]] = set()
 
     def on_reload(new: Settings) -> None:
