@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from checks.profile import BoundProfile, Evaluation, ProfileError, Sample
@@ -55,6 +55,7 @@ class SnmpCheck:
             raise ConfigError([ConfigIssue("profile", None, f"checks.{spec.key}", str(exc).strip("'\""))]) from None
         self._active = 0                       # index of the profile that matched last
         self._previous: Sample | None = None
+        self._previous_mono: float | None = None   # when _previous was taken, on the monotonic clock
         self._answered = False                 # has the device answered since start / the last failure?
         self.max_rows = max((t.definition.max_rows for p in chain for t in p.tables), default=256)
 
@@ -65,7 +66,15 @@ class SnmpCheck:
     def restore(self, metrics: Mapping[str, MetricValue], *, at: datetime | None = None) -> None:
         """Seed the previous sample from persisted metrics (``at``: when they were taken, if known)."""
         if metrics:
-            self._previous = Sample(dict(metrics), at)
+            self._previous, self._previous_mono = Sample(dict(metrics), at), None
+
+    def _since(self, now: datetime, mono: float) -> Sample | None:
+        """The previous sample, its time on today's wall clock: the time between two polls (counter rates,
+        "the agent restarted") is monotonic time — a wall-clock step between them is no elapsed time."""
+        prev = self._previous
+        if prev is None or self._previous_mono is None:
+            return prev
+        return Sample(prev.metrics, now - timedelta(seconds=mono - self._previous_mono))
 
     async def run(self, device: Device, *, now: datetime) -> CheckResult:
         start = time.monotonic()
@@ -82,13 +91,13 @@ class SnmpCheck:
                 self._answered = False
                 return self._failure(now, start, reply.failure, alive, target, bound.name)
             self._answered = True
-            evaluation = bound.evaluate(reply.scalars, reply.columns, device=device, previous=self._previous,
+            evaluation = bound.evaluate(reply.scalars, reply.columns, device=device, previous=self._since(now, start),
                                         now=now)
             if evaluation.mismatch:
                 mismatch = mismatch or evaluation
                 continue
             self._active = index
-            self._previous = Sample(dict(evaluation.metrics), now)
+            self._previous, self._previous_mono = Sample(dict(evaluation.metrics), now), start
             return CheckResult(check=spec.key, type=self.kind, status=evaluation.status, time=now,
                                duration_s=round(time.monotonic() - start, 4), reason=evaluation.reason,
                                reason_code=evaluation.code, metrics=evaluation.metrics, units=evaluation.units,

@@ -109,7 +109,13 @@ class StepWatch:
     """Finds wall-clock steps and suspends by comparing successive readings of a :class:`Clock` (see the
     module docstring). Every caller of :meth:`observe` shares one history, so the first reading after a step
     finds it, whoever takes it; found steps wait in :meth:`take` for the one consumer that applies them in
-    order (the daemon's pipeline), and ``listeners`` are told at once (the scheduler re-plans)."""
+    order (the daemon's pipeline), which calls :meth:`done` once the record is corrected, and ``listeners``
+    are told at once (the scheduler re-plans).
+
+    Whoever decides by wall-clock times that the record also holds (the alert router, dispatcher and
+    escalation tick) asks :meth:`settled` first, and waits while a step is found but not yet corrected in
+    the record: between the two, "now" and the stored times are on different clocks — an incident would
+    look three hours old and be escalated, a queued alert a day overdue and merged into a digest."""
 
     def __init__(self, clock: Clock, tolerance: float = STEP_TOLERANCE) -> None:
         self.clock = clock
@@ -117,6 +123,7 @@ class StepWatch:
         self.steps: list[ClockStep] = []
         self.listeners: list[Callable[[ClockStep], None]] = []
         self._pending: list[ClockStep] = []
+        self._applying: list[ClockStep] = []
         self._last: tuple[datetime, float, float] | None = None
 
     def observe(self) -> ClockStep | None:
@@ -137,7 +144,18 @@ class StepWatch:
     def take(self) -> list[ClockStep]:
         """Steps found and not yet applied (oldest first); taking them empties the list."""
         out, self._pending = self._pending, []
+        self._applying.extend(out)
         return out
+
+    def done(self, step: ClockStep) -> None:
+        """``step`` is corrected in the record."""
+        if step in self._applying:
+            self._applying.remove(step)
+
+    def settled(self) -> bool:
+        """True when every step found so far (this reading included) is corrected in the record."""
+        self.observe()
+        return not self._pending and not self._applying
 
 
 def compare(last: tuple[datetime, float, float], now: tuple[datetime, float, float],

@@ -10,9 +10,10 @@ another clock. For each :class:`~monitor.clock.ClockStep`:
   (:func:`record_step`), the rows that mirror it: open outages (start, confirmation, timeline, the gaps
   inside them), open incidents, device states, the evidence of the last :data:`EVIDENCE_LOOKBACK` (cause
   inference compares it with outage starts), the outbox rows still waiting (their due time, event time and
-  claims keep their meaning) and active ad-hoc mutes (a "2 h" mute stays 2 h). An outage open across the
-  step then lasts exactly its monotonic span; one ``clock_step`` event records the step with its size and
-  what was corrected.
+  claims keep their meaning), the events not yet routed, and active ad-hoc mutes (a "2 h" mute stays 2 h).
+  Until that transaction is committed the alerting side waits (:meth:`monitor.clock.StepWatch.settled`).
+  An outage open across the step then lasts exactly its monotonic span; one ``clock_step`` event records the
+  step with its size and what was corrected.
 * **a suspend** (the monotonic clock stood still while boot time ran on) *is* time the monitor was blind:
   a monitor gap with reason ``clock_jump``, as before.
 
@@ -104,6 +105,10 @@ def record_step(session: Session, recorder: Recorder, step: ClockStep, world: Wo
             out.next_attempt_at = out.next_attempt_at + delta
         out.event_time = out.event_time + delta
         waiting += 1
+    events = 0
+    for ev_row in session.scalars(select(EventRow).where(EventRow.claimed_at.is_(None))):
+        ev_row.time = ev_row.time + delta   # not routed yet: its outbox rows' event time on the new clock
+        events += 1
     mutes = 0
     for m in session.scalars(select(MaintenanceRow).where(MaintenanceRow.cancelled_at.is_(None),
                                                           MaintenanceRow.ends_at > before,
@@ -113,7 +118,7 @@ def record_step(session: Session, recorder: Recorder, step: ClockStep, world: Wo
     payload: dict[str, Any] = {
         "size_s": round(step.size_s, 3), "before": _z(before), "after": _z(step.after),
         "direction": "forward" if step.size_s > 0 else "back", "outage_ids": outages, "incident_ids": incidents,
-        "evidence_moved": evidence, "outbox_moved": waiting, "mutes_moved": mutes}
+        "evidence_moved": evidence, "outbox_moved": waiting, "events_moved": events, "mutes_moved": mutes}
     session.add(EventRow(time=now, kind=EventKind.CLOCK_STEP.value, payload=payload))
     return payload
 

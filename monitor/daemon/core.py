@@ -135,7 +135,7 @@ class Daemon:
                  extra: Sequence[Component] = (), on_reload: Callable[[Settings], None] | None = None,
                  monitor_name: str = "monitor", boot_time: Callable[[], datetime] = host_boot_time,
                  sweep_interval: float = 30.0, batch_delay: float = 0.2,
-                 cleanup: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
+                 cleanup: Sequence[Callable[[], Awaitable[None]]] = (), steps: StepWatch | None = None) -> None:
         self.settings = settings
         self.db = database
         self.build_checks = build_checks
@@ -153,7 +153,7 @@ class Daemon:
         self.pipeline: Pipeline = None  # type: ignore[assignment]  # set by start()
         self.scheduler: CheckScheduler = None  # type: ignore[assignment]
         self.selfwatch: SelfWatch = None  # type: ignore[assignment]
-        self.steps = StepWatch(self.clock)
+        self.steps = steps if steps is not None else StepWatch(self.clock)   # shared with the alerting side
         self.clockwatch: ClockWatch = None  # type: ignore[assignment]
         self.traps: Component | None = None
         self.checks: Mapping[CheckKey, Check] = {}

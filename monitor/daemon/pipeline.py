@@ -279,7 +279,7 @@ class Pipeline:
             except StorageError as exc:
                 log.error("could not record the clock step yet (retried with the next batch): %s", exc)
                 return
-            self._unrecorded.pop(0)
+            self.steps.done(self._unrecorded.pop(0))
             if self.on_written is not None:
                 self.on_written()
 
