@@ -224,8 +224,8 @@ def test_wall_clock_steps_while_outages_open_and_close_keep_the_record_true(
     # real duration (the recovery said "Durasi: 3 jam")
     assert alert_after_step <= GROUP_WAIT + 4.0, alert_after_step
     texts = [str(m.get("text") or "") for m in control.messages() if str(m["chat_id"]) == str(IT)]
-    recoveries = [t for t in texts if t.startswith("✅")]
-    assert len(recoveries) >= 2 and not [t for t in recoveries if " jam" in t or " hari" in t], recoveries
+    recoveries = [t for t in texts if "PULIH" in t]
+    assert len(recoveries) >= 2 and not [t for t in recoveries if " jam" in t or " hari" in t], texts
     assert not [t for t in texts if t.startswith("📨")], texts         # nothing looked a day old: no digest
     assert not [t for t in texts if "menyala ulang" in t], texts          # no false "the UPS rebooted"
     assert query(db, "SELECT COUNT(*) FROM evidence WHERE kind = 'reboot'")[0][0] == 0
