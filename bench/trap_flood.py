@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
-import socketserver
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -37,23 +34,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Outcome, cpu_of, stop_process
+from bench.common import ROOT, ClosingListener, Outcome, cpu_of, pct, start_daemon, stop_process
 
 NAME = "trap_flood"
 DEVICES = 10
 INTERVAL_S = 0.5
 RATE, SECONDS, SIZE = 10_000, 10.0, 60_000
 FLOODERS = 2          # processes (one Python process alone cannot always send 600 MB/s on a shared machine)
-
-
-class _Listener(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-
-class _Close(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.request.close()
 
 
 def _config(db: Path, trap_port: int, ports: list[int], max_bytes: int | None) -> str:
@@ -77,32 +64,23 @@ def _rcvbuf_errors() -> int:
         return 0
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    return values[max(0, min(len(values), math.ceil(q * len(values))) - 1)] if values else None
-
-
 def _one(work: Path, max_bytes: int | None, rate: int, seconds: float) -> dict[str, Any]:
     from monitor.sandbox import free_tcp_port, free_udp_port
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    listeners: list[_Listener] = []
+    listeners: list[ClosingListener] = []
     daemon: subprocess.Popen[bytes] | None = None
     floods: list[subprocess.Popen[str]] = []
     try:
         for _ in range(DEVICES):
-            srv = _Listener(("127.0.0.1", free_tcp_port()), _Close)
-            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            srv = ClosingListener(("127.0.0.1", free_tcp_port())).serve_in_thread()
             listeners.append(srv)
         trap_port = free_udp_port()
         db = work / "flood.db"
         cfg = work / "flood.yaml"
         cfg.write_text(_config(db, trap_port, [s.server_address[1] for s in listeners], max_bytes))
-        subprocess.run([sys.executable, "-m", "monitor.cli", "db", "upgrade", "-c", str(cfg)], check=True,
-                       capture_output=True, timeout=120, env=env, cwd=ROOT)
         log = work / "daemon.log"
-        with open(log, "wb") as f:
-            daemon = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "-c", str(cfg)], stdout=f,
-                                      stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        daemon = start_daemon(cfg, log, env)
         time.sleep(6)
         if daemon.poll() is not None:
             raise RuntimeError("daemon exited: " + log.read_text()[-2000:])
@@ -145,7 +123,7 @@ def _one(work: Path, max_bytes: int | None, rate: int, seconds: float) -> dict[s
     lateness.sort()
     sent = sum(int(r["sent"]) for r in results)
     text = log.read_text(errors="replace")
-    return {"p50": _pct(lateness, 0.5), "p99": _pct(lateness, 0.99), "worst": lateness[-1] if lateness else None,
+    return {"p50": pct(lateness, 0.5), "p99": pct(lateness, 0.99), "worst": lateness[-1] if lateness else None,
             "polls": len(lateness), "sent": sent, "rate": sent / max(0.001, end - start), "cpu_s": cpu,
             "cpu_pct": 100.0 * cpu / max(0.001, end - start), "kernel_drops": drops, "alive": alive,
             "dropped_unread": "dropped unread" in text, "traceback": "Traceback" in text,
