@@ -323,15 +323,39 @@ class TrapSettings(_Model):
     @field_validator("listen")
     @classmethod
     def _listen(cls, v: str) -> str:
-        host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"listen must be host:port, got {v!r}")
-        return v
+        return _host_port(v)
 
     @property
     def address(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _split_host_port(self.listen)
+
+
+def _host_port(v: str) -> str:
+    host, sep, port = v.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen must be host:port, got {v!r}")
+    return v
+
+
+def _split_host_port(v: str) -> tuple[str, int]:
+    host, _, port = v.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class MetricsSettings(_Model):
+    """Prometheus ``/metrics`` (off unless ``listen`` is set). Keep it on loopback or a management network:
+    it names every device and its state, without authentication."""
+
+    listen: str | None = Field(None, description="host:port for /metrics, e.g. 127.0.0.1:9877")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str | None) -> str | None:
+        return None if v is None else _host_port(v)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return None if self.listen is None else _split_host_port(self.listen)
 
 
 class MonitorSettings(_Model):
@@ -396,6 +420,7 @@ class Settings(_Model):
     flapping: FlappingSettings = FlappingSettings()
     reports: ReportSettings = ReportSettings()
     traps: TrapSettings = TrapSettings()
+    metrics: MetricsSettings = MetricsSettings()
     profile_dirs: tuple[str, ...] = Field(default=(), description="extra device profile folders")
     sites: tuple[Site, ...] = Field(min_length=1)
 

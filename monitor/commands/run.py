@@ -6,6 +6,10 @@ when the new file is invalid) and stops cleanly on SIGTERM/SIGINT. The wiring is
 :func:`build_daemon`: the checks and the trap receiver from :mod:`monitor.app`, plus any ``extra``
 components (alert router/dispatcher, Telegram bot, weekly report job) that start after the core and
 stop before it.
+
+Also built here: ``/metrics`` for Prometheus when ``metrics.listen`` is set (:mod:`monitor.daemon.metrics`)
+and, under systemd (``$NOTIFY_SOCKET``), readiness, status and the watchdog (:mod:`monitor.daemon.notify`),
+started last so ``READY=1`` means every part runs.
 """
 
 from __future__ import annotations
@@ -79,12 +83,15 @@ class _ExtraComponents:
     ``alerts`` and ``monitor.reports``."""
 
     def __init__(self, settings: Settings, db: Database, clock: Clock,
-                 jumps: Callable[[], Sequence[float]] = lambda: (), steps: StepWatch | None = None) -> None:
+                 jumps: Callable[[], Sequence[float]] = lambda: (),
+                 daemon: Callable[[], Daemon | None] = lambda: None, steps: StepWatch | None = None) -> None:
         from alerts.selfwarn import SelfWarnings
         from alerts.service import build_alert_components
         from alerts.telegram import TelegramNotifier
         from monitor.commands.report import outbox_deliver
         from monitor.daemon.deadman import DeadMansSwitch, TimeReference
+        from monitor.daemon.metrics import MetricsServer
+        from monitor.daemon.notify import SystemdNotifier
         from monitor.reports.job import WeeklyReportJob
         from monitor.reports.runner import ReportService
 
@@ -108,6 +115,9 @@ class _ExtraComponents:
         if settings.telegram.enabled:
             self.components.append(TimeReference(settings.telegram.api_base_url, clock,
                                                  on_reading=self.selfwarn.clock_reading))
+        self.components.append(MetricsServer(_daemon_view(daemon, settings, lambda: self.selfwarn.database_writable),
+                                              db))
+        self.components.append(SystemdNotifier(lambda: _status_line(daemon())))
 
     async def reload(self, settings: Settings) -> None:
         # the components reload themselves (they are Reloadable); the report service is not a component
@@ -116,6 +126,48 @@ class _ExtraComponents:
     async def close(self) -> None:
         if self.notifier is not None:
             await self.notifier.close()
+
+
+def _daemon_view(daemon: Callable[[], Daemon | None], settings: Settings,
+                 writable: Callable[[], bool]) -> Any:
+    """What ``/metrics`` reads from the running daemon (built before it: hence the indirection)."""
+    import time
+
+    from monitor.daemon.metrics import DaemonView
+
+    def current_settings() -> Settings:
+        d = daemon()
+        return d.settings if d is not None else settings
+
+    def world() -> Any:
+        d = daemon()
+        return d.pipeline.world if d is not None and d.pipeline is not None else None
+
+    def kinds() -> dict[DeviceRef, str]:
+        d = daemon()
+        if d is None or d.pipeline is None:
+            return {}
+        return {ref: str(p.kind.value if hasattr(p.kind, "value") else p.kind)
+                for ref, p in d.pipeline.policy.devices.items()}
+
+    def last_runs() -> Any:
+        d = daemon()
+        return d.last_runs if d is not None else {}
+
+    return DaemonView(settings=current_settings, world=world, kinds=kinds, last_runs=last_runs,
+                      database_writable=writable, started=time.time())
+
+
+def _status_line(daemon: Daemon | None) -> str:
+    """systemd's STATUS= line: how many devices are in which state."""
+    if daemon is None or daemon.pipeline is None:
+        return "starting"
+    counts: dict[str, int] = {}
+    for state in daemon.pipeline.world.devices.values():
+        counts[state.status.value] = counts.get(state.status.value, 0) + 1
+    total = len(daemon.pipeline.policy.devices)
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda x: -x[1]))
+    return f"watching {total} devices" + (f": {parts}" if parts else "")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -142,7 +194,8 @@ async def _serve(settings: Settings, db: Database, config_path: str, reloaded: C
     clock = SystemClock()
     steps = StepWatch(clock)     # one for the process: the daemon corrects the record, the alerts wait for it
     extra = _ExtraComponents(settings, db, clock, steps=steps,
-                             jumps=lambda: [s.size_s for s in steps.steps if s.stepped])
+                             jumps=lambda: [s.size_s for s in steps.steps if s.stepped],
+                             daemon=lambda: holder[0] if holder else None)
     pending: set[asyncio.Task[None]] = set()
 
     def on_reload(new: Settings) -> None:
