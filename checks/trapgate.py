@@ -31,7 +31,7 @@ import ipaddress
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 __all__ = ["READ_BATCH", "DatagramGate", "SourceFilter", "norm_ip"]
@@ -56,11 +56,13 @@ def norm_ip(address: str) -> str:
 
 
 class SourceFilter:
-    """Which sender addresses may reach the decoder: devices' addresses and ``traps.allowed_sources``
-    (addresses or networks such as ``10.20.0.0/24``)."""
+    """Which sender addresses may reach the decoder: the devices' addresses (``devices``: anything holding
+    normalized addresses, read live — the receiver's :class:`~checks.traps.TrapSources`) and
+    ``traps.allowed_sources`` (addresses or networks such as ``10.20.0.0/24``)."""
 
-    def __init__(self, addresses: Iterable[str] = (), allowed: Iterable[str] = ()) -> None:
-        self._exact: set[str] = {norm_ip(a) for a in addresses}
+    def __init__(self, devices: Container[str] = (), allowed: Iterable[str] = ()) -> None:
+        self.devices = devices
+        self._exact: set[str] = set()
         self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for item in allowed:
             net = ipaddress.ip_network(item.strip(), strict=False)
@@ -70,21 +72,18 @@ class SourceFilter:
                 self._networks.append(net)
 
     def allows(self, ip: str) -> bool:
-        if ip in self._exact:
+        if ip in self.devices or ip in self._exact:   # IPv4 as recvfrom gives it is already canonical
             return True
         if not self._networks and ":" not in ip:
             return False
         norm = norm_ip(ip)
-        if norm in self._exact:
+        if norm in self.devices or norm in self._exact:
             return True
         try:
             addr = ipaddress.ip_address(norm)
         except ValueError:
             return False
         return any(addr in net for net in self._networks)
-
-    def __len__(self) -> int:
-        return len(self._exact) + len(self._networks)
 
 
 class DatagramGate:

@@ -102,8 +102,9 @@ class TrapSources:
     def lookup(self, ip: str) -> list[TrapSource]:
         return list(self._by_ip.get(_norm_ip(ip), ()))
 
-    def addresses(self) -> list[str]:
-        return list(self._by_ip)
+    def __contains__(self, ip: object) -> bool:
+        """Whether ``ip`` (normalized: :func:`checks.trapgate.norm_ip`) is a device's address."""
+        return ip in self._by_ip
 
     def __len__(self) -> int:
         return len(self._by_ip)
@@ -412,7 +413,7 @@ class TrapReceiver:
         self.counters = TrapCounters()
         self._now = now or (lambda: datetime.now(UTC))
         self._wakeup = asyncio.Event()
-        self.gate = DatagramGate(counters=self.counters, sources=SourceFilter(sources.addresses(), allowed_sources),
+        self.gate = DatagramGate(counters=self.counters, sources=SourceFilter(sources, allowed_sources),
                                  max_bytes=min(max_bytes, MAX_DATAGRAM), max_per_second=self.max_per_second,
                                  queue_max=queue_size or min(10000, 2 * self.max_per_second),
                                  log_once=self._log_once, wakeup=self._wakeup)
