@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Literal
@@ -50,7 +50,7 @@ from monitor.settings import (
     TimeZone,
     validate_source,
 )
-from monitor.yamlsource import read_source
+from monitor.yamlsource import Loc, read_source
 
 DEFAULT_INGEST_ROLE = "ektp_hub_ingest"
 
@@ -183,48 +183,6 @@ class HubConfig(_Model):
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]"), int(port)
 
-    @model_validator(mode="after")
-    def _transport(self) -> HubConfig:
-        if self.tls is None and not self.behind_proxy:
-            raise ValueError("give tls (cert_file, key_file), or behind_proxy: true when a proxy on this machine "
-                             "terminates HTTPS (tokens must never travel in clear)")
-        if self.tls is not None and self.behind_proxy:
-            raise ValueError("give either tls or behind_proxy, not both")
-        if self.behind_proxy:
-            host = self.address[0]
-            try:
-                loopback = ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                loopback = host == "localhost"
-            if not loopback:
-                raise ValueError(f"behind_proxy: listen on a loopback address (the proxy is local), not {host!r}")
-        return self
-
-    @model_validator(mode="after")
-    def _offices(self) -> HubConfig:
-        ids: set[str] = set()
-        owner: dict[str, str] = {}
-        token_owner: dict[str, str] = {}
-        problems: list[str] = []
-        for o in self.offices:
-            if o.id in ids:
-                problems.append(f"duplicate office id {o.id!r}")
-            ids.add(o.id)
-            for code in o.sites:
-                if code in owner:
-                    problems.append(f"site {code} is listed for both {owner[code]!r} and {o.id!r}")
-                owner.setdefault(code, o.id)
-            for h in (*o.tokens, *o.revoked_tokens):
-                if h in token_owner and token_owner[h] != o.id:
-                    problems.append(f"a token hash of {o.id!r} is also {token_owner[h]!r}'s")
-                token_owner.setdefault(h, o.id)
-            both = set(o.tokens) & set(o.revoked_tokens)
-            if both:
-                problems.append(f"office {o.id!r}: a token is both in tokens and revoked_tokens")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
     # --- lookups
     def office(self, office_id: str) -> HubOfficeConfig:
         for o in self.offices:
@@ -243,24 +201,59 @@ class HubConfig(_Model):
         return out
 
 
+def _problems(config: HubConfig, base: Path) -> Iterator[tuple[Loc, str]]:
+    """What one key alone cannot say: the transport, duplicates across offices, files that must exist."""
+    if config.tls is None and not config.behind_proxy:
+        yield ("tls",), ("give tls (cert_file, key_file), or behind_proxy: true when a proxy on this machine "
+                         "terminates HTTPS (tokens must never travel in clear)")
+    if config.tls is not None and config.behind_proxy:
+        yield ("behind_proxy",), "give either tls or behind_proxy, not both"
+    if config.behind_proxy:
+        host = config.address[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            yield ("listen",), f"behind_proxy: listen on a loopback address (the proxy is local), not {host!r}"
+    if config.tls is not None:
+        for key in ("cert_file", "key_file"):
+            p = _abs(getattr(config.tls, key), base)
+            if not p.is_file():
+                yield ("tls", key), f"cannot read {p}"
+    ids: dict[str, int] = {}
+    owner: dict[str, str] = {}
+    token_owner: dict[str, str] = {}
+    for i, o in enumerate(config.offices):
+        if o.id in ids:
+            yield ("offices", i, "id"), f"duplicate office id {o.id!r} (also offices[{ids[o.id]}])"
+        ids.setdefault(o.id, i)
+        for j, code in enumerate(o.sites):
+            if code in owner and owner[code] != o.id:
+                yield ("offices", i, "sites", j), f"site {code} is listed for both {owner[code]!r} and {o.id!r}"
+            owner.setdefault(code, o.id)
+        for key in ("tokens", "revoked_tokens"):
+            for j, h in enumerate(getattr(o, key)):
+                if token_owner.get(h, o.id) != o.id:
+                    yield ("offices", i, key, j), f"this token hash is also office {token_owner[h]!r}'s"
+                token_owner.setdefault(h, o.id)
+        for j, h in enumerate(o.revoked_tokens):
+            if h in o.tokens:
+                yield ("offices", i, "revoked_tokens", j), "a token cannot be both in tokens and revoked_tokens"
+
+
 def load_hub_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> HubConfig:
     """Read and validate HUB.yaml; :class:`ConfigError` lists every issue with file, line and key path.
     Relative certificate paths are taken from the file's folder."""
     src, issues = read_source(path, environ)
     config = validate_source(HubConfig, src, issues)
     base = Path(path).resolve().parent
-    problems = []
-    if config.tls is not None:
-        for key in ("cert_file", "key_file"):
-            p = Path(getattr(config.tls, key))
-            p = p if p.is_absolute() else base / p
-            if not p.is_file():
-                problems.append(src.issue(("tls", key), f"cannot read {p}"))
-        if not problems:
-            config = config.model_copy(update={"tls": HubTls(
-                cert_file=str(_abs(config.tls.cert_file, base)), key_file=str(_abs(config.tls.key_file, base)))})
+    problems = [src.issue(loc, msg) for loc, msg in _problems(config, base)]
     if problems:
         raise ConfigError(problems)
+    if config.tls is not None:
+        config = config.model_copy(update={"tls": HubTls(
+            cert_file=str(_abs(config.tls.cert_file, base)), key_file=str(_abs(config.tls.key_file, base)))})
     return config
 
 
