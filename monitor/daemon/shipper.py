@@ -426,7 +426,6 @@ class Shipper(TaskComponent):
             if note:
                 log.warning("hub: %s", note)
             self._delay = 0.0
-            self._max_records = min(self.hub.batch_records, self._max_records * 2)
             if with_status:
                 self._last_status = now
             self.sent_batches += 1
@@ -445,7 +444,12 @@ class Shipper(TaskComponent):
             log.info("hub: %s", note)
             return 0.0
         if code == 413 and self._max_records > 1:
-            self._max_records = max(1, self._max_records // 2)
+            # the hub says its limit; else halve. Kept until the next start (the hub's limits rarely change)
+            limit = body.get("limit_records")
+            smaller = self._max_records // 2
+            if isinstance(limit, int) and 0 < limit < len(batch.records):
+                smaller = limit
+            self._max_records = max(1, min(smaller, self._max_records - 1))
             log.info("hub: batch too large; sending %d records at a time", self._max_records)
             return 0.0
         error = f"HTTP {code}: {detail}"[:1000]
