@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -117,7 +117,8 @@ class HubProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"hub exited with {self.proc.returncode}:\n{self.tail()}")
             try:
-                if httpx.get(self.url + "/healthz", verify=str(self.ca_file), timeout=1.0).status_code == 200:
+                ctx = ssl.create_default_context(cafile=str(self.ca_file))
+                if httpx.get(self.url + "/healthz", verify=ctx, timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -172,18 +173,14 @@ def hub_process(tmp_path: Path, pg_url: str, tls: Tls) -> Iterator[Any]:
 
 
 def office_yaml(db: Path, *, hub_url: str, office: Office, ca_file: Path, sites: str, extra: str = "") -> str:
-    """An office config with ``hub:`` (its token in a file, as recommended)."""
+    """An office config with ``hub:`` (its token in a file, as recommended). ``sites`` is the YAML list of
+    sites, written from column 0."""
     token_file = db.with_suffix(".token")
     token_file.write_text(office.token + "\n", encoding="utf-8")
     token_file.chmod(0o600)
-    return textwrap.dedent(f"""\
-        database: {{url: "sqlite:///{db}"}}
-        telegram: {{enabled: false}}
-        hub: {{url: "{hub_url}", office_id: {office.id}, token_file: {token_file}, ca_file: {ca_file},
-              status_interval: 2s, retry_max: 2s, timeout: 5s}}
-        {extra}
-        sites:
-        """) + textwrap.dedent(sites)
-
+    return (f'database: {{url: "sqlite:///{db}"}}\ntelegram: {{enabled: false}}\n'
+            f'hub: {{url: "{hub_url}", office_id: {office.id}, token_file: {token_file}, ca_file: {ca_file},\n'
+            "      status_interval: 2s, retry_max: 2s, timeout: 5s}\n"
+            f"{extra.strip()}\nsites:\n{sites}")
 
 from tests.engine.conftest import migrated  # noqa: E402, F401  (a migrated office database, SQLite and PostgreSQL)
