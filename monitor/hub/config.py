@@ -93,7 +93,7 @@ class HubDatabase(_Model):
         url = make_url(self.url)
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
-        if self.password is not None:
+        if self.password is not None and self.password.get_secret_value():
             url = url.set(password=self.password.get_secret_value())
         return url
 

@@ -205,6 +205,11 @@ class Ingest:
         acked = self._cursor(conn, office.id)
         fresh = [(r, row) for r, row in zip(prepared.records, prepared.rows, strict=True) if r.seq > acked]
         duplicates = len(prepared.records) - len(fresh)
+        if prepared.records and not fresh:
+            # nothing new: a replay (a lost acknowledgement, or a forgery). Refused like a gap, so the office
+            # moves on from the cursor; nothing was written.
+            raise Refusal(409, "already_stored", f"every record is at or below seq {acked}, already stored",
+                          expected_seq=acked + 1, acknowledged_seq=acked)
         if fresh:
             first = fresh[0][0].seq
             baseline_start = req.baseline is not None and req.baseline.first == first and first > acked

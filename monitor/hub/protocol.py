@@ -20,14 +20,16 @@ Replies (JSON):
   "server_time": ...}`` — every seq up to N is safely stored; ``answers`` are the Ministry's answers not
   yet confirmed by the office (it records them and lists their ids in ``answers_received`` next time);
 * **401** unknown or revoked token; **403** a record or status about a site the office does not own;
-* **409** ``{"error": "seq_gap", "expected_seq": N+1}`` — the office resends from there;
+* **409** ``{"error": "seq_gap" | "already_stored", "expected_seq": N+1}`` — the batch does not continue
+  the cursor (a gap), or holds nothing new (a replay): the office continues from ``expected_seq``;
 * **413** body or record count over the limits (``limit_bytes``, ``limit_records``);
 * **422** malformed, or an unsupported ``schema_version`` (``accepted_schema_versions``): the office keeps
   its backlog until it (or the hub) is upgraded;
 * **503** the hub's database is unavailable (``retry_after`` seconds).
 
 **The cursor.** The hub stores per office the highest seq applied (``acknowledged_seq``). Records with a seq
-at or below it are duplicates (skipped, acknowledged again). The rest must begin at ``acknowledged_seq + 1``
+at or below it are duplicates (skipped; a batch of nothing but duplicates is answered 409 ``already_stored``
+with the cursor). The rest must begin at ``acknowledged_seq + 1``
 — or exactly at ``baseline.first`` when that is above the cursor (a new baseline: a full snapshot of the
 office's record that supersedes everything before it). When the cursor reaches ``baseline.last``, rows of
 the office older than the baseline are removed (the office no longer has them: it was restored from an

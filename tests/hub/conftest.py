@@ -5,6 +5,7 @@ throwaway CA (trustme) with a certificate for 127.0.0.1, HUB.yaml files, and the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import ssl
@@ -13,19 +14,27 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trustme
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from monitor.hub import db as hubdb
 from monitor.hub.config import DEFAULT_INGEST_ROLE
 from monitor.hub.tokens import hash_token, new_token
 from monitor.sandbox import free_tcp_port
+from monitor.storage import Database, feed
+from monitor.storage import db as dbmod
+from monitor.storage.models import FeedRow
 from tests.conftest import PG_URL, _pg_database
+from tests.engine.conftest import Office as EngineOffice
+from tests.fakes import T0, FakeClock
+
+from .workload import every_writer, settings_with_codes
 
 ROLE = DEFAULT_INGEST_ROLE
 BIN = Path(sys.executable).with_name("ektp-monitor")
@@ -155,10 +164,10 @@ def hub_process(tmp_path: Path, pg_url: str, tls: Tls) -> Iterator[Any]:
     """A factory: ``hub_process(offices)`` -> a running hub (schema upgraded by ``hub db upgrade``)."""
     started: list[HubProcess] = []
 
-    def make(offices: Sequence[Office], name: str = "hub", port: int | None = None) -> HubProcess:
+    def make(offices: Sequence[Office], name: str = "hub", port: int | None = None, extra: str = "") -> HubProcess:
         port = port or free_tcp_port()
         cfg = hub_yaml(tmp_path / f"{name}.yaml", pg_url, offices, listen=f"127.0.0.1:{port}",
-                       tls=(tls.cert_file, tls.key_file))
+                       tls=(tls.cert_file, tls.key_file), extra=extra)
         if not started:
             out = subprocess.run([str(BIN), "hub", "db", "upgrade", "-c", str(cfg)], capture_output=True, text=True,
                                  timeout=120)
@@ -182,5 +191,52 @@ def office_yaml(db: Path, *, hub_url: str, office: Office, ca_file: Path, sites:
             f'hub: {{url: "{hub_url}", office_id: {office.id}, token_file: {token_file}, ca_file: {ca_file},\n'
             "      status_interval: 2s, retry_max: 2s, timeout: 5s}\n"
             f"{extra.strip()}\nsites:\n{sites}")
+
+A = Office("mura", ["62.12", "62.12.01"])
+B = Office("barsel", ["62.04"])
+OLD = Office("katingan", ["62.06"])
+C = Office("katingan", ["62.06"], revoked=[OLD.token])
+
+
+@dataclass
+class Record:
+    """An office database after every writer ran, with its feed and its canonical dump."""
+
+    db: Database
+    rows: list[dict[str, Any]]
+    dump: dict[Any, Any]
+
+
+@pytest.fixture(scope="module")
+def office_record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Record]:
+    tmp = tmp_path_factory.mktemp("office")
+    engine = dbmod.create_db_engine(f"sqlite:///{tmp / 'office.db'}")
+    dbmod.upgrade(engine)
+    db = Database(engine)
+
+    async def run() -> None:
+        o = EngineOffice(settings_with_codes(tmp), db, FakeClock(T0 - timedelta(minutes=5)))
+        await o.start()
+        try:
+            await every_writer(o, tmp)
+        finally:
+            await o.stop()
+    asyncio.run(run())
+    rows = db.call(lambda s: [{"seq": r.seq, "entity": r.entity, "local_id": r.local_id, "version": r.version,
+                               "schema_version": r.schema_version, "site_code": r.site_code, "snapshot": r.snapshot}
+                              for r in s.scalars(select(FeedRow).order_by(FeedRow.seq))])
+    yield Record(db, rows, db.call(feed.canonical_dump))
+    db.close()
+
+
+def request(records: list[dict[str, Any]], *, office: str = "mura", **extra: Any) -> dict[str, Any]:
+    return {"office": office, "records": records, **extra}
+
+
+def batches(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+
 
 from tests.engine.conftest import migrated  # noqa: E402, F401  (a migrated office database, SQLite and PostgreSQL)

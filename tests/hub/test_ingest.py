@@ -4,10 +4,9 @@ to the office's record by a canonical dump of both sides."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,19 +23,9 @@ from monitor.hub.db import sync_offices
 from monitor.hub.dump import canonical_dump
 from monitor.hub.ingest import Ingest
 from monitor.hub.models import HubAnswer, HubDeviceState, HubFeed, HubOfficeStatus, HubOutage
-from monitor.storage import Database, feed
-from monitor.storage import db as dbmod
-from monitor.storage.models import FeedRow
-from tests.engine.conftest import Office as EngineOffice
-from tests.fakes import T0, FakeClock
+from monitor.storage import feed
 
-from .conftest import Office, hub_yaml
-from .workload import every_writer, settings_with_codes
-
-A = Office("mura", ["62.12", "62.12.01"])
-B = Office("barsel", ["62.04"])
-OLD = Office("katingan", ["62.06"])
-C = Office("katingan", ["62.06"], revoked=[OLD.token])
+from .conftest import OLD, A, B, C, Office, Record, batches, hub_yaml, request
 
 
 @dataclass
@@ -89,45 +78,6 @@ async def hub(hub_engine: Engine, tmp_path: Path) -> AsyncIterator[Hub]:
     await h.client.aclose()
 
 
-@dataclass
-class Record:
-    """An office database after every writer ran, with its feed and its canonical dump."""
-
-    db: Database
-    rows: list[dict[str, Any]]
-    dump: dict[Any, Any]
-
-
-@pytest.fixture(scope="module")
-def office_record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Record]:
-    tmp = tmp_path_factory.mktemp("office")
-    engine = dbmod.create_db_engine(f"sqlite:///{tmp / 'office.db'}")
-    dbmod.upgrade(engine)
-    db = Database(engine)
-
-    async def run() -> None:
-        o = EngineOffice(settings_with_codes(tmp), db, FakeClock(T0 - timedelta(minutes=5)))
-        await o.start()
-        try:
-            await every_writer(o, tmp)
-        finally:
-            await o.stop()
-    asyncio.run(run())
-    rows = db.call(lambda s: [{"seq": r.seq, "entity": r.entity, "local_id": r.local_id, "version": r.version,
-                               "schema_version": r.schema_version, "site_code": r.site_code, "snapshot": r.snapshot}
-                              for r in s.scalars(select(FeedRow).order_by(FeedRow.seq))])
-    yield Record(db, rows, db.call(feed.canonical_dump))
-    db.close()
-
-
-def request(records: list[dict[str, Any]], *, office: str = "mura", **extra: Any) -> dict[str, Any]:
-    return {"office": office, "records": records, **extra}
-
-
-def batches(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
-    return [rows[i:i + size] for i in range(0, len(rows), size)]
-
-
 # ------------------------------------------------------------------------------------------ the copy
 
 
@@ -169,9 +119,10 @@ async def test_replays_shuffles_lost_acks_and_a_gap_end_in_the_same_state_as_a_c
     assert codes.get(409) and codes.get(200)
     assert hub.dump() == office_record.dump and hub.acked() == office_record.rows[-1]["seq"]
     before = hub.everything()
+    last = office_record.rows[-1]["seq"]
     for b in sent:                                                        # a full replay afterwards: nothing moves
         r = await hub.post(A, request(b))
-        assert r.status_code == 200 and r.json()["applied"] == 0 and r.json()["duplicates"] == len(b)
+        assert r.status_code == 409 and r.json()["error"] == "already_stored" and r.json()["expected_seq"] == last + 1
     assert _strip_received(hub.everything()) == _strip_received(before)
 
 
