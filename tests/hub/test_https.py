@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import random
+import signal
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from monitor.hub import protocol
 from monitor.hub.dump import canonical_dump
 from monitor.hub.models import HubBase, HubFeed
+from monitor.hub.tokens import hash_token
 
 from .conftest import HubProcess, Office, Tls
 from .test_ingest import OLD, A, B, C, Record, batches, request
@@ -157,3 +159,29 @@ def test_two_replicas_share_one_offices_batches(hub_process: Any, pg_url: str,
     assert statuses.get(200, 0) >= len(parts) and statuses.get(409, 0) > 0
     print(f"\n[hub https] two replicas, 4 office threads: {statuses}, cursor {cursor.acked_seq}, "
           f"{cursor.records_applied} records applied once each")
+
+
+def test_sighup_takes_new_tokens_and_revocations_without_a_restart(hub_process: Any,
+                                                                    client: Callable[[str], httpx.Client]) -> None:
+    hub: HubProcess = hub_process([A, B])
+    c = client(hub.url)
+    assert post(c, A, request([])).status_code == 200
+    text_ = hub.config.read_text(encoding="utf-8")
+    revoked = text_.replace(f'tokens: ["{hash_token(A.token)}"], revoked_tokens: []',
+                            f'tokens: [], revoked_tokens: ["{hash_token(A.token)}"]')
+    assert revoked != text_
+    hub.config.write_text(revoked, encoding="utf-8")
+    assert hub.proc is not None
+    hub.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while post(c, A, request([])).status_code != 401:
+        assert time.monotonic() < deadline, hub.tail()
+        time.sleep(0.2)
+    hub.config.write_text("offices: [oops\n", encoding="utf-8")         # a broken file is refused
+    hub.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while "reload refused" not in hub.tail():
+        assert time.monotonic() < deadline, hub.tail()
+        time.sleep(0.2)
+    assert post(c, B, request([], office="barsel")).status_code == 200   # still serving on the last good rules
+    assert post(c, A, request([])).status_code == 401
