@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -89,6 +90,23 @@ def _clock_time(value: object) -> object:
 
 
 ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+
+
+def host_port(value: str) -> tuple[str, int]:
+    """``"host:port"`` (``[::1]:162`` for IPv6) as (host, port); ValueError when it is not that."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen must be host:port, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _listen(value: str) -> str:
+    host_port(value)
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_listen)]
+"""``host:port`` to listen on (checked with :func:`host_port`)."""
 
 
 # ---------------------------------------------------------------------------------------- sections
@@ -301,23 +319,14 @@ class TrapUser(_Model):
 
 class TrapSettings(_Model):
     enabled: bool = False
-    listen: str = Field("0.0.0.0:162", description="host:port to receive traps on")
+    listen: HostPort = Field("0.0.0.0:162", description="host:port to receive traps on")
     communities: tuple[SecretStr, ...] = ()
     v3_users: tuple[TrapUser, ...] = ()
     max_per_second: int = Field(2000, ge=1, description="excess traps are counted and dropped")
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str) -> str:
-        host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"listen must be host:port, got {v!r}")
-        return v
-
     @property
     def address(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return host_port(self.listen)
 
 
 class MonitorSettings(_Model):

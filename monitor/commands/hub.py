@@ -215,8 +215,8 @@ def _status(args: argparse.Namespace) -> int:
              f"acknowledged:   seq {info.acked_seq} (last written {info.last_seq})",
              f"last contact:   {when(info.last_contact_at)}",
              f"last error:     {error}"]
-    if settings.hub is not None and info.target not in (None, target_of(settings.hub)):
-        lines.append("note:           the config names another hub: the next start sends the whole record to it")
+    if settings.hub is not None and info.target not in (None, target_of(settings)):
+        lines.append("note:           the hub or a site code changed: the next start sends the whole record again")
     if info.answers_unconfirmed:
         lines.append(f"answers:        {info.answers_unconfirmed} Ministry answer(s) not yet confirmed to the hub")
     return _print_lines(lines)

@@ -106,8 +106,13 @@ def link_info(session: Session) -> LinkInfo:
         answers_unconfirmed=int(unconfirmed))
 
 
-def target_of(hub: HubLink) -> str:
-    return f"{hub.url}#{hub.office_id}"
+def target_of(settings: Settings) -> str:
+    """What a stream is made for: the hub, the office id and the site codes. When any of them changes (another
+    hub, a site's code corrected), the next start sends a new baseline, and the hub drops what it no longer
+    matches."""
+    assert settings.hub is not None
+    codes = ",".join(sorted(s.code for s in settings.sites if s.code))
+    return f"{settings.hub.url}#{settings.hub.office_id}#{codes}"
 
 
 def _link(session: Session, now: datetime) -> HubLinkRow:
@@ -316,6 +321,7 @@ class Shipper(TaskComponent):
         self._max_records = self.hub.batch_records
         self._last_status: datetime | None = None
         self.sent_batches = 0
+        self._target = target_of(settings)  # fixed for this run: a changed hub or code restarts the stream
 
     # --- lifecycle
     def wake(self) -> None:
@@ -323,8 +329,8 @@ class Shipper(TaskComponent):
         self._wake.set()
 
     async def reload(self, settings: Settings) -> None:
-        if settings.hub is None or target_of(settings.hub) != target_of(self.hub) or settings.hub != self.hub:
-            log.warning("the hub link changed in the config; it takes effect at the next restart")
+        if settings.hub is None or target_of(settings) != self._target:
+            log.warning("the hub link or a site code changed in the config; it takes effect at the next restart")
         self.settings = settings
 
     def _make_client(self) -> httpx.AsyncClient:
@@ -344,7 +350,7 @@ class Shipper(TaskComponent):
             self._client = None
 
     async def _loop(self) -> None:
-        target = target_of(self.hub)
+        target = self._target
         while True:
             try:
                 made = await self.db.run(lambda s: ensure_stream(s, target, self.clock.now()), "starting the feed")
@@ -413,7 +419,7 @@ class Shipper(TaskComponent):
 
     async def _answer(self, resp: httpx.Response, batch: Batch, with_status: bool, now: datetime,
                       started: float) -> float | None:
-        target = target_of(self.hub)
+        target = self._target
         code = resp.status_code
         try:
             body: dict[str, Any] = resp.json()

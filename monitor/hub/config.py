@@ -45,9 +45,11 @@ from monitor.settings import (
     AreaCode,
     AudienceTarget,
     ClockTime,
+    HostPort,
     Language,
     TelegramSettings,
     TimeZone,
+    host_port,
     validate_source,
 )
 from monitor.yamlsource import Loc, read_source
@@ -159,7 +161,7 @@ class HubSchedules(_Model):
 class HubConfig(_Model):
     """The whole HUB.yaml."""
 
-    listen: str = Field("127.0.0.1:8443", description="host:port")
+    listen: HostPort = Field("127.0.0.1:8443", description="host:port")
     tls: HubTls | None = None
     behind_proxy: bool = Field(False, description="plain HTTP for a TLS-terminating proxy on this machine")
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
@@ -170,18 +172,9 @@ class HubConfig(_Model):
     schedules: HubSchedules = HubSchedules()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str) -> str:
-        host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"listen must be host:port, got {v!r}")
-        return v
-
     @property
     def address(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return host_port(self.listen)
 
     # --- lookups
     def office(self, office_id: str) -> HubOfficeConfig:

@@ -22,8 +22,6 @@ from datetime import datetime
 from pathlib import Path
 
 from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -32,6 +30,7 @@ from sqlalchemy.engine import URL
 from monitor.errors import SchemaOutdatedError, StorageError
 from monitor.hub.config import HubConfig
 from monitor.hub.models import OFFICE_TABLES, HubBase, HubOffice, HubSiteOwner, table_of
+from monitor.storage import db as storage_db
 from monitor.storage.db import translate
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -54,29 +53,19 @@ def engine_for(config: HubConfig) -> Engine:
 # ------------------------------------------------------------------------------------------ migrations
 
 
-def _alembic(engine: Engine) -> AlembicConfig:
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = engine
-    return cfg
-
-
 def head_revision() -> str:
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    assert head is not None
-    return head
+    return storage_db.head_revision(MIGRATIONS)
 
 
 def current_revision(engine: Engine) -> str | None:
-    with translate("reading the hub schema version"), engine.connect() as conn:
-        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+    return storage_db.current_revision(engine, VERSION_TABLE)
 
 
 def upgrade(engine: Engine, ingest_role: str, revision: str = "head") -> tuple[str | None, str]:
     """Apply the hub's migrations and (re)grant the ingest role; returns (before, after)."""
     before = current_revision(engine)
     with translate("applying the hub migrations"):
-        command.upgrade(_alembic(engine), revision)
+        command.upgrade(storage_db.alembic_config(engine, MIGRATIONS), revision)
     ensure_ingest_role(engine, ingest_role)
     return before, current_revision(engine) or ""
 
@@ -84,7 +73,7 @@ def upgrade(engine: Engine, ingest_role: str, revision: str = "head") -> tuple[s
 def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
     before = current_revision(engine)
     with translate("reverting the hub migrations"):
-        command.downgrade(_alembic(engine), revision)
+        command.downgrade(storage_db.alembic_config(engine, MIGRATIONS), revision)
     return before, current_revision(engine)
 
 

@@ -104,8 +104,7 @@ async def link(hub_engine: Engine, tmp_path: Path) -> AsyncIterator[Link]:
 
 async def start(link: Link) -> None:
     from monitor.daemon.shipper import ensure_stream, target_of
-    assert link.shipper.settings.hub is not None
-    target = target_of(link.shipper.settings.hub)
+    target = target_of(link.shipper.settings)
     await link.office.db.run(lambda s: ensure_stream(s, target, link.office.clock.now()))
 
 
