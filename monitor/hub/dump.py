@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from monitor.clock import format_local
-from monitor.daemon.recorder import gap_seconds
 from monitor.domain import jsonable
 from monitor.hub import entities
 from monitor.hub.models import HubDevice, HubOutage, HubSite, table_of
@@ -63,7 +62,8 @@ def outages(conn: Connection, *, open_only: bool = False, since: datetime | None
             "cause": r["cause"], "evidence": list(r["evidence"] or []), "reason": r["reason"],
             "planned": r["planned"], "incident": r["incident_local_id"],
             "confirmed_at": _z(r["confirmed_at"]) if r["confirmed_at"] else None, "gaps": gaps,
-            "gap_s": gap_seconds(gaps), "timeline": list(r["timeline"] or []),
+            "gap_s": round(sum(float(g.get("duration_s", 0.0)) for g in gaps), 3),  # as the office's list
+            "timeline": list(r["timeline"] or []),
             "start_local": format_local(r["started_at"], zone, "%d-%m-%Y %H:%M:%S"),
             "end_local": format_local(end, zone, "%d-%m-%Y %H:%M:%S") if end else None,
             "zone": zone, "office": r["office_id"], "site_code": r["site_code"]})
