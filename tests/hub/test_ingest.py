@@ -118,6 +118,8 @@ async def test_replays_shuffles_lost_acks_and_a_gap_end_in_the_same_state_as_a_c
             acked = max(acked, body["acknowledged_seq"] if r.status_code == 200 else body["expected_seq"] - 1)
     assert codes.get(409) and codes.get(200)
     assert hub.dump() == office_record.dump and hub.acked() == office_record.rows[-1]["seq"]
+    with hub.engine.connect() as conn:                                    # every record applied exactly once
+        assert conn.execute(select(HubFeed.records_applied)).scalar() == len(office_record.rows)
     before = hub.everything()
     last = office_record.rows[-1]["seq"]
     for b in sent:                                                        # a full replay afterwards: nothing moves
