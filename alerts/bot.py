@@ -37,7 +37,7 @@ from alerts import compose, escalation, messages, mutes
 from alerts.compose import ups_reading
 from alerts.outbox import RateLimiter, load_migrations, migrated
 from alerts.telegram import Incoming
-from monitor.domain import Button, Delivery, OutgoingMessage, parse_duration
+from monitor.domain import Button, Delivery, OutgoingMessage
 from monitor.errors import NotifyError, StorageError
 from monitor.logs import redact
 from monitor.storage.models import DeviceRow, DeviceStateRow, IncidentRow, KeyValueRow, OutageRow, OutboxRow
@@ -479,22 +479,12 @@ class TelegramBot:
     def _resolve_target(self, session: Session, u: Incoming, name: str,
                         lang: str) -> tuple[str, int | None, str] | str:
         """(site, device id or None for the whole site, label) — or the reply explaining the problem."""
-        sites = self._chat_sites(session, u.chat_id or 0)
-        if name.endswith("/*"):
-            site_id = name[:-2]
-            if site_id not in [s.id for s in self.settings.sites]:
-                return messages.phrase(lang, "bot.no_site", name=site_id,
-                                       choices=", ".join(s.id for s in self.settings.sites))
-            return site_id, None, messages.phrase(lang, "bot.whole_site", site=self.settings.site(site_id).name)
-        found = mutes.find_device(session, sites, name)
-        if not found:
-            choices = sorted(f"{d.key}" for d in session.scalars(select(DeviceRow).where(
-                DeviceRow.site_id.in_(sites), DeviceRow.active.is_(True))))
-            return messages.phrase(lang, "bot.no_device", name=name, choices=", ".join(choices[:30]) or "—")
-        if len(found) > 1:
-            return messages.phrase(lang, "bot.ambiguous", name=name,
-                                   choices=", ".join(f"{d.site_id}/{d.key}" for d in found))
-        return found[0].site_id, found[0].id, found[0].name
+        try:
+            t = mutes.resolve_target(session, self.settings, self._chat_sites(session, u.chat_id or 0), name)
+        except mutes.TargetError as exc:
+            return messages.phrase(lang, exc.key, **exc.values)
+        label = t.device_name or messages.phrase(lang, "bot.whole_site", site=self.settings.site(t.site_id).name)
+        return t.site_id, t.device_id, label
 
     def _cmd_mute(self, session: Session, u: Incoming, rest: str, now: datetime, lang: str) -> _Reply:
         parts = rest.split(maxsplit=2)
@@ -503,11 +493,9 @@ class TelegramBot:
         name, duration_text = parts[0], parts[1]
         reason = parts[2].strip() if len(parts) > 2 else messages.phrase(lang, "bot.mute_reason", name=u.user_name)
         try:
-            duration = parse_duration(duration_text)
-        except ValueError:
-            duration = None
-        if duration is None or duration.total_seconds() <= 0 or duration > mutes.MAX_MUTE:
-            return _Reply(str(escape(messages.phrase(lang, "bot.bad_duration", value=duration_text))))
+            duration = mutes.window_duration(duration_text)
+        except mutes.TargetError as exc:
+            return _Reply(str(escape(messages.phrase(lang, exc.key, **exc.values))))
         target = self._resolve_target(session, u, name, lang)
         if isinstance(target, str):
             return _Reply(str(escape(target)))

@@ -18,7 +18,9 @@ Sources, one concept (Alertmanager's ``Muter``):
 
 A row about an incident is muted only when *every* open device of it is muted (or the site is). A recovery
 is never muted once something about the incident reached that audience (they must hear it ended). Deliveries
-about the delivery itself (digests, reports, broken receivers, the daily line, monitor gaps) are never muted.
+about the delivery itself (digests, reports, broken receivers, the daily line, monitor gaps) are never muted,
+nor the notes telling the IT staff that someone muted, unmuted, set maintenance or acknowledged from the
+command line (kind ``operator``: a mute must never hide that it was set).
 
 Whether incident grouping merges a server that stopped answering with the UPS that went on battery seconds
 before is the engine's call (``causes.incident_window``); the group wait and send-time rendering then make
@@ -28,6 +30,8 @@ news, not noise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -37,6 +41,7 @@ from sqlalchemy.orm import Session
 from alerts.compose import INCIDENT_KINDS, incident_devices
 from alerts.outbox import SENT
 from monitor.clock import format_local
+from monitor.domain import parse_duration
 from monitor.engine.maintenance import Calendar
 from monitor.storage.models import DeviceRow, IncidentRow, MaintenanceRow, OutageRow, OutboxRow
 
@@ -45,7 +50,7 @@ if TYPE_CHECKING:
     from monitor.settings import Settings
 
 NEVER_MUTED = frozenset({"digest", "group", "report", "receiver_broken", "receiver_restored", "alive",
-                         "monitor_gap"})
+                         "monitor_gap", "operator"})
 INHIBITED_FACTS = frozenset({"on_battery", "transfer", "line_bad", "voltage_abnormal", "on_mains", "reboot",
                              "spd_tripped", "strike"})
 INHIBITING_CAUSES = frozenset({"power", "lightning"})
@@ -55,17 +60,89 @@ MAX_MUTE = timedelta(days=7)
 # ------------------------------------------------------------------------------------------------ writing
 
 
+class TargetError(ValueError):
+    """A mute or maintenance request that cannot be carried out: ``key`` names the phrase that explains it
+    (``bot.no_device``, ``bot.no_site``, ``bot.ambiguous``, ``bot.bad_duration``, ...) in
+    :mod:`alerts.messages`, ``values`` fill it in — so Telegram and the command line say the same thing."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(f"{key}: {values}")
+        self.key = key
+        self.values = values
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTarget:
+    """What a mute or maintenance window covers: one device, or a whole site (``device_id`` None)."""
+
+    site_id: str
+    device_id: int | None
+    device_name: str | None      # None for the whole site
+
+
+def resolve_target(session: Session, settings: Settings, site_ids: Sequence[str], name: str) -> WindowTarget:
+    """``device``, ``site/device`` or ``site/*`` among ``site_ids`` (the sites the asker may see); raises
+    :class:`TargetError`. The one resolver of the Telegram commands and the command line."""
+    if name.endswith("/*"):
+        site_id = name[:-2]
+        if site_id not in [s.id for s in settings.sites]:
+            raise TargetError("bot.no_site", name=site_id, choices=", ".join(s.id for s in settings.sites))
+        return WindowTarget(site_id, None, None)
+    found = find_device(session, list(site_ids), name)
+    if not found:
+        choices = sorted(d.key for d in session.scalars(select(DeviceRow).where(
+            DeviceRow.site_id.in_(list(site_ids)), DeviceRow.active.is_(True))))
+        raise TargetError("bot.no_device", name=name, choices=", ".join(choices[:30]) or "—")
+    if len(found) > 1:
+        raise TargetError("bot.ambiguous", name=name, choices=", ".join(f"{d.site_id}/{d.key}" for d in found))
+    return WindowTarget(found[0].site_id, found[0].id, found[0].name)
+
+
+def window_duration(text: str) -> timedelta:
+    """A mute's or maintenance window's length as typed (``30m``, ``2h``, ``1d``): more than nothing, at most
+    :data:`MAX_MUTE`; raises :class:`TargetError` (``bot.bad_duration``)."""
+    try:
+        duration: timedelta | None = parse_duration(text)
+    except ValueError:
+        duration = None
+    if duration is None or duration.total_seconds() <= 0 or duration > MAX_MUTE:
+        raise TargetError("bot.bad_duration", value=text)
+    return duration
+
+
+def add_window(session: Session, *, kind: str, site_id: str, device_id: int | None, starts_at: datetime,
+               ends_at: datetime, reason: str, by: str, now: datetime) -> MaintenanceRow:
+    """Write one ad-hoc window (``kind`` ``mute``: alerts are held; ``maintenance``: outages starting in it are
+    planned, see :mod:`monitor.engine.maintenance`). Every mute and ad-hoc maintenance row is written here."""
+    if kind not in ("mute", "maintenance"):
+        raise ValueError(f"unknown window kind {kind!r}")
+    if ends_at <= max(starts_at, now):
+        raise ValueError(f"a {kind} must end in the future")
+    if ends_at - starts_at > MAX_MUTE:
+        raise ValueError(f"a {kind} lasts at most 7 days; use a maintenance window in the config for longer")
+    row = MaintenanceRow(site_id=site_id, device_id=device_id, kind=kind, starts_at=starts_at, ends_at=ends_at,
+                         reason=reason, created_by=by[:200], created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
 def add_mute(session: Session, *, site_id: str, device_id: int | None, until: datetime, reason: str, by: str,
              now: datetime) -> MaintenanceRow:
     """Mute a device (or the whole site when ``device_id`` is None) until ``until``."""
-    if until <= now:
-        raise ValueError("a mute must end in the future")
-    if until - now > MAX_MUTE:
-        raise ValueError("a mute lasts at most 7 days; use a maintenance window in the config for longer")
-    row = MaintenanceRow(site_id=site_id, device_id=device_id, kind="mute", starts_at=now, ends_at=until,
-                         reason=reason, created_by=by, created_at=now)
-    session.add(row)
-    session.flush()
+    return add_window(session, kind="mute", site_id=site_id, device_id=device_id, starts_at=now, ends_at=until,
+                      reason=reason, by=by, now=now)
+
+
+def end_window(session: Session, row_id: int, now: datetime, *, kind: str | None = None) -> MaintenanceRow:
+    """End an ad-hoc window now (one not begun yet is cancelled); raises :class:`TargetError`
+    (``op.no_window``, ``op.window_over``)."""
+    row = session.get(MaintenanceRow, row_id)
+    if row is None or (kind is not None and row.kind != kind):
+        raise TargetError("op.no_window", id=row_id)
+    if row.cancelled_at is not None or row.ends_at <= now:
+        raise TargetError("op.window_over", id=row_id)
+    row.cancelled_at = now
     return row
 
 
@@ -206,4 +283,5 @@ def find_device(session: Session, site_ids: list[str], name: str) -> list[Device
     return list(session.scalars(stmt))
 
 
-__all__ = ["active_mutes", "add_mute", "cancel_mutes", "find_device", "mute_check", "mute_reason", "muted_devices"]
+__all__ = ["TargetError", "WindowTarget", "active_mutes", "add_mute", "add_window", "cancel_mutes", "end_window",
+           "find_device", "mute_check", "mute_reason", "muted_devices", "resolve_target", "window_duration"]

@@ -10,6 +10,11 @@
     ektp-monitor outages -c FILE [--open] [--since DATE] [--json]
     ektp-monitor report -c FILE [--site ID] [--week 2026-W47 | --from D --to D] [--format pdf,html,csv]
                         [--out DIR] [--send]
+    ektp-monitor status -c FILE [--json]          the daemon's health; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+    ektp-monitor maintenance add -c FILE TARGET --duration D --reason TEXT [--start WHEN]
+    ektp-monitor maintenance list -c FILE [--site ID] [--all] [--json] | end -c FILE ID
+    ektp-monitor ack -c FILE INCIDENT [--note TEXT]
+    ektp-monitor mute -c FILE DEVICE DURATION [--reason TEXT] | unmute -c FILE DEVICE
     ektp-monitor hub serve|db|outages|token|report -c HUB.yaml     the national hub
     ektp-monitor hub status|resync -c FILE                           this office's link to it
 
@@ -143,12 +148,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default reports.out_dir)")
     p.add_argument("--send", action="store_true", help="also send through the outbox to the audiences")
     p.add_argument("--language", choices=["id", "en"], default=None)
+
+    p = sub.add_parser("status", help="the daemon's own health (Nagios exit codes: 0 OK, 1 WARNING, 2 CRITICAL, "
+                                      "3 UNKNOWN); reads only")
+    _config_arg(p)
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    _operator_parsers(sub)
     _hub_parser(sub)
     return parser
 
 
+def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """maintenance, ack, mute, unmute: the command-line twins of the Telegram buttons and commands."""
+    target_help = "device, site/device or site/* (the whole site)"
+    p = sub.add_parser("maintenance", help="ad-hoc maintenance windows: add, list, end")
+    msub = p.add_subparsers(dest="maintenance_command", metavar="ACTION", required=True)
+    q = msub.add_parser("add", help="a window: outages starting in it are planned, their alerts held")
+    _config_arg(q)
+    q.add_argument("target", metavar="TARGET", help=target_help)
+    q.add_argument("--duration", required=True, help="30m, 2h, 1d (at most 7 days)")
+    q.add_argument("--reason", required=True, help="why (shown in the reports)")
+    q.add_argument("--start", default="now", help="now (default), 22:00, '2026-12-05 22:00' (site time) or ISO")
+    q = msub.add_parser("list", help="windows and mutes in force or to come (and the config's in force now)")
+    _config_arg(q)
+    q.add_argument("--site", metavar="ID")
+    q.add_argument("--all", action="store_true", help="every window ever set, ended and cancelled too")
+    q.add_argument("--json", action="store_true", help="one JSON object per line")
+    q = msub.add_parser("end", help="end a window (or mute) now, or cancel one not begun")
+    _config_arg(q)
+    q.add_argument("id", metavar="ID")
+
+    p = sub.add_parser("ack", help="acknowledge an incident (\"I'm on it\"), as the Telegram button does")
+    _config_arg(p)
+    p.add_argument("incident", metavar="INCIDENT", help="incident number (see `outages`)")
+    p.add_argument("--note", default=None)
+
+    p = sub.add_parser("mute", help="hold the alerts about a device (or site) for a while, as /mute does")
+    _config_arg(p)
+    p.add_argument("device", metavar="DEVICE", help=target_help)
+    p.add_argument("duration", metavar="DURATION", help="30m, 2h, 1d (at most 7 days)")
+    p.add_argument("--reason", default=None)
+
+    p = sub.add_parser("unmute", help="end the mutes of a device (or site), as /unmute does")
+    _config_arg(p)
+    p.add_argument("device", metavar="DEVICE", help=target_help)
+
+
 _COMMANDS = {"demo": "demo", "run": "run", "check": "check", "config": "config", "db": "db",
-             "outages": "outages", "report": "report", "hub": "hub"}
+             "outages": "outages", "report": "report", "status": "status", "maintenance": "maintenance",
+             "ack": "ack", "mute": "mute", "unmute": "mute", "hub": "hub"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,5 +1,10 @@
 """Logging set-up: one line per event, UTC timestamps, secrets never printed.
 
+Under systemd, when stderr is the journal (``$JOURNAL_STREAM`` names stderr's device and inode, as
+systemd.exec(5) advises to check), lines carry no timestamp of their own — the journal stamps each one —
+and start with the syslog priority (``<4>`` for WARNING), so ``journalctl -p warning`` filters them.
+``$INVOCATION_ID`` alone is not enough: a unit may send stderr to a file, which wants the timestamps.
+
 :class:`RedactingFilter` replaces every secret value the config loaded (bot token, communities, v3
 keys, heartbeat URL) and anything that looks like a Telegram bot token in a URL with ``***`` — in the
 message *and* in formatted exceptions — before any handler writes it.
@@ -8,10 +13,11 @@ message *and* in formatted exceptions — before any handler writes it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 _BOT_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
 _BOT_TOKEN = re.compile(r"\b\d{6,}:[A-Za-z0-9_-]{20,}\b")
@@ -52,15 +58,51 @@ class _UTCFormatter(logging.Formatter):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream: object = None) -> RedactingFilter:
+class _JournalFormatter(logging.Formatter):
+    """``<priority>LEVEL logger: message`` — journald strips the prefix into the entry's PRIORITY."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{_syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in super().format(record).splitlines() or [""])
+
+
+def _syslog_priority(levelno: int) -> int:
+    if levelno >= logging.CRITICAL:
+        return 2
+    if levelno >= logging.ERROR:
+        return 3
+    if levelno >= logging.WARNING:
+        return 4
+    return 6 if levelno >= logging.INFO else 7
+
+
+def writes_to_journal(stream: object, environ: Mapping[str, str] | None = None) -> bool:
+    """True when ``stream`` is the systemd journal's stream socket (``$JOURNAL_STREAM`` = ``dev:inode``)."""
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    dev, sep, ino = value.partition(":")
+    if not sep or not dev.isdigit() or not ino.isdigit():
+        return False
+    try:
+        st = os.fstat(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream: object = None,
+                  environ: Mapping[str, str] | None = None) -> RedactingFilter:
     """Configure the root logger once; returns the filter so a config reload can update its secrets."""
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_ektp", False):
             root.removeHandler(h)
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    out = stream or sys.stderr
+    handler = logging.StreamHandler(out)  # type: ignore[arg-type]
     handler._ektp = True  # type: ignore[attr-defined]
-    handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if writes_to_journal(out, environ):
+        handler.setFormatter(_JournalFormatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     flt = RedactingFilter(secrets)
     handler.addFilter(flt)
     root.addHandler(handler)

@@ -329,6 +329,17 @@ class TrapSettings(_Model):
         return host_port(self.listen)
 
 
+class MetricsSettings(_Model):
+    """Prometheus ``/metrics`` (off unless ``listen`` is set). Keep it on loopback or a management network:
+    it names every device and its state, without authentication."""
+
+    listen: HostPort | None = Field(None, description="host:port for /metrics, e.g. 127.0.0.1:9877")
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return None if self.listen is None else host_port(self.listen)
+
+
 class MonitorSettings(_Model):
     """The daemon itself."""
 
@@ -442,6 +453,7 @@ class Settings(_Model):
     flapping: FlappingSettings = FlappingSettings()
     reports: ReportSettings = ReportSettings()
     traps: TrapSettings = TrapSettings()
+    metrics: MetricsSettings = MetricsSettings()
     hub: HubLink | None = Field(None, description="ship the record to the national hub (optional)")
     profile_dirs: tuple[str, ...] = Field(default=(), description="extra device profile folders")
     sites: tuple[Site, ...] = Field(min_length=1)

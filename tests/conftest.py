@@ -1,10 +1,16 @@
 """Shared fixtures: databases (SQLite files, and PostgreSQL when EKTP_TEST_PG_URL names a server),
-config files written per test, and the paths of the shared real-device recordings."""
+config files written per test, and the path of the real-device recordings the tests use
+(``tests/data/librenms``: LibreNMS test fixtures, GPL-3.0, unmodified — see its NOTICE.txt). The suite reads
+nothing outside the checkout."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sqlite3
+import subprocess
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,8 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 from monitor.storage.db import create_db_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("EKTP_SHARED_DIR", ROOT.parent / "shared"))
-RECORDINGS = SHARED / "devices" / "librenms"
+RECORDINGS = ROOT / "tests" / "data" / "librenms"
 PG_URL = os.environ.get("EKTP_TEST_PG_URL")
 
 
@@ -83,3 +88,33 @@ sites:
       - {id: srv, name: "Server", kind: recording_server, address: 127.0.0.2, depends_on: [router],
          checks: [{type: tcp, port: 9}]}
 """
+
+
+def sqlite_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of ``sql`` from the SQLite file ``db``, read-only (a running daemon keeps writing it)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+async def wait_until(predicate: Callable[[], object], within: float, what: str) -> None:
+    """Poll ``predicate`` until it is true, at most ``within`` seconds of real time; else fail naming ``what``."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {within} s waiting for {what}")
+
+
+def stop_daemon(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM a daemon this test started (by its PID) and wait; SIGKILL it if it does not stop in time."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -8,10 +8,8 @@ UPS switched to battery by an SNMP SET -> Telegram message within the confirmati
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -25,6 +23,8 @@ from monitor.sandbox.snmpsim import SnmpsimAgent, make_recording
 from monitor.sandbox.telegram_api import TelegramApiServer
 
 from .conftest import RECORDINGS
+from .conftest import sqlite_rows as _query
+from .conftest import wait_until as _until
 
 EXE = str(Path(sys.executable).with_name("ektp-monitor"))
 TOKEN = "4242424242:integration-test-token-not-a-secret"
@@ -66,23 +66,6 @@ def _config(tmp_path: Path, snmp_port: int, api_url: str) -> Path:
                  checks: [{{type: snmp, profile: ups-rfc1628}}]}}
         """).lstrip())
     return cfg
-
-
-def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-async def _until(predicate: object, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {within} s waiting for {what}")
 
 
 async def test_ups_on_battery_reaches_telegram_and_a_button_press_acknowledges_it(

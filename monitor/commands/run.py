@@ -6,6 +6,10 @@ when the new file is invalid) and stops cleanly on SIGTERM/SIGINT. The wiring is
 :func:`build_daemon`: the checks and the trap receiver from :mod:`monitor.app`, plus any ``extra``
 components (alert router/dispatcher, Telegram bot, weekly report job) that start after the core and
 stop before it.
+
+Also built here: ``/metrics`` for Prometheus when ``metrics.listen`` is set (:mod:`monitor.daemon.metrics`)
+and, under systemd (``$NOTIFY_SOCKET``), readiness, status and the watchdog (:mod:`monitor.daemon.notify`),
+started last so ``READY=1`` means every part runs.
 """
 
 from __future__ import annotations
@@ -78,12 +82,15 @@ class _ExtraComponents:
     only the composition root may know both ``alerts`` and ``monitor.reports``."""
 
     def __init__(self, settings: Settings, db: Database, clock: Clock,
-                 jumps: Callable[[], Sequence[float]] = lambda: ()) -> None:
+                 jumps: Callable[[], Sequence[float]] = lambda: (),
+                 daemon: Callable[[], Daemon | None] = lambda: None) -> None:
         from alerts.selfwarn import SelfWarnings
         from alerts.service import build_alert_components
         from alerts.telegram import TelegramNotifier
         from monitor.commands.report import outbox_deliver
         from monitor.daemon.deadman import DeadMansSwitch, TimeReference
+        from monitor.daemon.metrics import MetricsServer
+        from monitor.daemon.notify import SystemdNotifier
         from monitor.daemon.shipper import shipper_for
         from monitor.reports.job import WeeklyReportJob
         from monitor.reports.runner import ReportService
@@ -112,6 +119,9 @@ class _ExtraComponents:
         shipper = shipper_for(settings, db, clock)
         if shipper is not None:
             self.components.append(shipper)
+        self.components.append(MetricsServer(_daemon_view(daemon, settings, lambda: self.selfwarn.database_writable),
+                                              db))
+        self.components.append(SystemdNotifier(lambda: _status_line(daemon())))
 
     async def reload(self, settings: Settings) -> None:
         # the components reload themselves (they are Reloadable); the report service is not a component
@@ -120,6 +130,48 @@ class _ExtraComponents:
     async def close(self) -> None:
         if self.notifier is not None:
             await self.notifier.close()
+
+
+def _daemon_view(daemon: Callable[[], Daemon | None], settings: Settings,
+                 writable: Callable[[], bool]) -> Any:
+    """What ``/metrics`` reads from the running daemon (built before it: hence the indirection)."""
+    import time
+
+    from monitor.daemon.metrics import DaemonView
+
+    def current_settings() -> Settings:
+        d = daemon()
+        return d.settings if d is not None else settings
+
+    def world() -> Any:
+        d = daemon()
+        return d.pipeline.world if d is not None and d.pipeline is not None else None
+
+    def kinds() -> dict[DeviceRef, str]:
+        d = daemon()
+        if d is None or d.pipeline is None:
+            return {}
+        return {ref: str(p.kind.value if hasattr(p.kind, "value") else p.kind)
+                for ref, p in d.pipeline.policy.devices.items()}
+
+    def last_runs() -> Any:
+        d = daemon()
+        return d.last_runs if d is not None else {}
+
+    return DaemonView(settings=current_settings, world=world, kinds=kinds, last_runs=last_runs,
+                      database_writable=writable, started=time.time())
+
+
+def _status_line(daemon: Daemon | None) -> str:
+    """systemd's STATUS= line: how many devices are in which state."""
+    if daemon is None or daemon.pipeline is None:
+        return "starting"
+    counts: dict[str, int] = {}
+    for state in daemon.pipeline.world.devices.values():
+        counts[state.status.value] = counts.get(state.status.value, 0) + 1
+    total = len(daemon.pipeline.policy.devices)
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda x: -x[1]))
+    return f"watching {total} devices" + (f": {parts}" if parts else "")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -144,7 +196,8 @@ def main(args: argparse.Namespace) -> int:
 async def _serve(settings: Settings, db: Database, config_path: str, reloaded: Callable[[Settings], None]) -> int:
     holder: list[Daemon] = []
     extra = _ExtraComponents(settings, db, SystemClock(),
-                             jumps=lambda: holder[0].selfwatch.jumps if holder and holder[0].selfwatch else [])
+                             jumps=lambda: holder[0].selfwatch.jumps if holder and holder[0].selfwatch else [],
+                             daemon=lambda: holder[0] if holder else None)
     pending: set[asyncio.Task[None]] = set()
 
     def on_reload(new: Settings) -> None:

@@ -154,6 +154,8 @@ class Daemon:
         self.selfwatch: SelfWatch = None  # type: ignore[assignment]
         self.traps: Component | None = None
         self.checks: Mapping[CheckKey, Check] = {}
+        self.last_runs: dict[CheckKey, tuple[datetime, float]] = {}
+        """Each check's last run (time, seconds it took), for ``/metrics``: one dict store per result."""
         self._started: list[Component] = []
         self._stop = asyncio.Event()
         self._reloading = asyncio.Lock()
@@ -223,6 +225,7 @@ class Daemon:
                 wake()
 
     def _submit(self, ref: DeviceRef, result: Any) -> None:
+        self.last_runs[(ref, result.check)] = (result.time, result.duration_s)
         self.pipeline.submit_result(ref, result)
 
     def _restore_metrics(self, world: World) -> None:
@@ -338,6 +341,7 @@ class Daemon:
             old = self.settings
             self.settings = new
             self.checks = checks
+            self.last_runs = {k: v for k, v in self.last_runs.items() if k in checks}
             await self.scheduler.reload(new, checks)
             if new.traps != old.traps and self.trap_builder is not None:
                 if self.traps is not None and self.traps in self._started:

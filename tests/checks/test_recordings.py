@@ -1,6 +1,6 @@
 """Real recordings (LibreNMS snmprec files) served by snmpsim, read through the built-in profiles.
 
-Expected values come from ../shared/devices/librenms/expected/*.sensors.json (LibreNMS's own derived
+Expected values come from tests/data/librenms/expected/*.sensors.json (LibreNMS's own derived
 values), looked up by OID — the test maps each sensor OID to our metric, it does not restate numbers.
 """
 

@@ -76,6 +76,11 @@ async def every_writer(office: Office, tmp_path: Path) -> None:
     await office.db.run(lambda s: mutes.add_mute(s, site_id="mura", device_id=srv_id, until=office.at(120),
                                                  reason="perbaikan", by="Budi (IT)", now=office.at(22)))
     await office.db.run(lambda s: mutes.cancel_mutes(s, site_id="mura", device_id=srv_id, now=office.at(30)))
+    # the operator commands' path (`ektp-monitor maintenance add|end`): a window for the whole site, ended early
+    window = await office.db.run(lambda s: mutes.add_window(
+        s, kind="maintenance", site_id="kecamatan", device_id=None, starts_at=office.at(30), ends_at=office.at(90),
+        reason="ganti UPS", by="operator (cli)", now=office.at(30)).id)
+    await office.db.run(lambda s: mutes.end_window(s, window, office.at(31)))
     # recoveries, and time passing (cause re-inference)
     await office.series(ROUTER, [U, U], 31)
     await office.series(SRV, [U, U], 33)

@@ -51,10 +51,16 @@ class DemoOptions:
 
 
 def default_config() -> Path:
-    """``config/demo.yaml`` of the source tree this package runs from (else the current directory's)."""
+    """``config/demo.yaml`` of the source tree this package runs from, else the one an installed wheel put under
+    ``<prefix>/share/ektp-monitor/config`` (with the ``demo`` extra for snmpsim), else the current directory's."""
+    import sysconfig
+
     here = Path(__file__).resolve().parents[3] / "config" / "demo.yaml"
     if here.exists():
         return here
+    installed = Path(sysconfig.get_path("data")) / "share" / "ektp-monitor" / "config" / "demo.yaml"
+    if installed.exists():
+        return installed
     return (Path.cwd() / "config" / "demo.yaml").resolve()
 
 
