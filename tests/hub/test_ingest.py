@@ -375,3 +375,55 @@ async def test_a_hub_yaml_names_file_line_and_key_for_every_issue(tmp_path: Path
     assert f"{path}:1: listen: behind_proxy: listen on a loopback address" in str(err.value)
     assert f"{path}:6: offices[1].sites[0]: site 62.12 is listed for both 'a' and 'b'" in str(err.value)
 
+
+
+def test_a_hub_owned_by_a_plain_user_as_the_install_guide_sets_it_up(pg_url: str, tmp_path: Path,
+                                                                      office_record: Record) -> None:
+    """No superuser at run time: the DBA makes the owner and the NOLOGIN ingest role once (docs/install.md);
+    ``hub db upgrade`` as the owner does the rest, and row-level security applies to the ingest."""
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    from monitor.hub import db as hubdb
+    tag = uuid.uuid4().hex[:8]
+    owner, role = f"hubowner_{tag}", f"ingest_{tag}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {owner} LOGIN"))
+        conn.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+        conn.execute(text(f"GRANT {role} TO {owner}"))
+        conn.execute(text(f"GRANT CREATE, USAGE ON SCHEMA public TO {owner}"))
+    url = pg_url.replace("://ektp@", f"://{owner}@")
+    try:
+        engine = hubdb.create_hub_engine(url)
+        hubdb.upgrade(engine, role)
+        hubdb.check_ingest_role(engine, role)
+        cfg = load_hub_config(hub_yaml(tmp_path / "hub.yaml", url, [A, B], listen="127.0.0.1:8443"))
+        cfg = cfg.model_copy(update={"database": cfg.database.model_copy(update={"ingest_role": role})})
+        sync_offices(engine, cfg, datetime.now(UTC))
+        ingest = Ingest(cfg, engine)
+        office = cfg.office("mura")
+        reply = ingest.handle(office, protocol.IngestRequest.model_validate(request(office_record.rows)))
+        assert reply.acknowledged_seq == office_record.rows[-1]["seq"]
+        unchecked = Ingest(cfg, engine, check_ownership=False)
+        row = next(x for x in office_record.rows if x["entity"] == "outage")
+        with pytest.raises(protocol.Refusal) as refused:
+            unchecked.handle(office, protocol.IngestRequest.model_validate(
+                request([{**row, "seq": reply.acknowledged_seq + 1, "site_code": "62.04"}])))
+        assert refused.value.status == 403
+        with engine.connect() as conn:
+            assert canonical_dump(conn, "mura") == office_record.dump
+        engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{owner}'"))
+        dbadmin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        with dbadmin.connect() as conn:
+            conn.execute(text(f"DROP OWNED BY {owner}"))
+            conn.execute(text(f"DROP OWNED BY {role}"))
+        dbadmin.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP ROLE IF EXISTS {owner}"))
+            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        admin.dispose()
