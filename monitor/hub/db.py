@@ -43,7 +43,7 @@ READ_ONLY_FOR_INGEST = frozenset({"hub_offices", "hub_site_owners"})
 def create_hub_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
     """An engine on the central PostgreSQL (psycopg 3)."""
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
-                         pool_recycle=1800)
+                         pool_recycle=1800, pool_timeout=10)
 
 
 def engine_for(config: HubConfig) -> Engine:

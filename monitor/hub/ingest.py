@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor.clock import Clock, SystemClock
 from monitor.hub import entities
@@ -180,6 +181,9 @@ class Ingest:
         try:
             with ingest_transaction(self.engine, self.role, office.id) as conn:
                 return self._apply(conn, office, req, prepared, now)
+        except PoolTimeout:  # every connection busy (a burst of offices back after a cut): they come back later
+            log.warning("office %s: no database connection free; asked to retry", office.id)
+            raise Refusal(503, "busy", "the hub is busy; try again", retry_after=5) from None
         except DBAPIError as exc:
             code = getattr(exc.orig, "sqlstate", None)
             if code == RLS_VIOLATION:

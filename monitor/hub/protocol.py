@@ -25,7 +25,7 @@ Replies (JSON):
 * **413** body or record count over the limits (``limit_bytes``, ``limit_records``);
 * **422** malformed, or an unsupported ``schema_version`` (``accepted_schema_versions``): the office keeps
   its backlog until it (or the hub) is upgraded;
-* **503** the hub's database is unavailable (``retry_after`` seconds).
+* **503** the hub's database is unavailable, or every connection is busy (``retry_after`` seconds).
 
 **The cursor.** The hub stores per office the highest seq applied (``acknowledged_seq``). Records with a seq
 at or below it are duplicates (skipped; a batch of nothing but duplicates is answered 409 ``already_stored``
