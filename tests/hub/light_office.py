@@ -70,8 +70,10 @@ async def operator(db: Database, stop: Path, settings: Settings) -> None:
     """Acknowledge open incidents and mute/unmute a device, like people at the office would."""
     rng = random.Random(settings.sites[0].id)
     clock = SystemClock()
-    while not stop.exists():
+    while True:
         await asyncio.sleep(rng.uniform(0.5, 1.5))
+        if stop.exists():
+            return
         now = clock.now()
 
         def act(s: Any, now: Any = now) -> None:

@@ -278,6 +278,8 @@ def test_the_hub_holds_every_offices_record_after_a_storm(cluster: Cluster, tls:
 
         until(lambda: all(equal(p) for p in offices), 120, "the hub's copy to equal every office", tails)
         drained = time.monotonic() - cut_at
+        time.sleep(2.0)                                              # quiet now: nothing more is written
+        until(lambda: all(equal(p) for p in offices), 30, "the copy to stay equal", tails)
         totals = {"records": 0, "outages": 0, "gaps": 0}
         for p in offices:
             _last, local, _w = office_state(p.db)
