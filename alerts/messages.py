@@ -53,6 +53,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "do.service": "Cek aplikasi perekaman di server; jalankan ulang layanannya.",
         "do.maintenance": "Pemeliharaan terencana; tidak perlu tindakan.",
         "do.monitor_offline": "Cek komputer monitor (listrik dan jaringan).",
+        "do.environment": "Cek ruang server: pendingin ruangan, kebocoran air, asap. Turunkan beban atau matikan "
+                          "perangkat dengan aman sebelum rusak karena panas.",
         "do.unknown": "Cek perangkat di lokasi.",
         "head.alert": "GANGGUAN", "head.update": "PEMBARUAN GANGGUAN", "head.reminder": "MASIH GANGGUAN",
         "head.escalation": "ESKALASI GANGGUAN", "head.recovery": "PULIH", "head.short": "GANGGUAN SINGKAT, SUDAH PULIH",
@@ -162,6 +164,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "do.service": "Check the recording application on the server; restart its service.",
         "do.maintenance": "Planned maintenance; no action needed.",
         "do.monitor_offline": "Check the monitor computer (power and network).",
+        "do.environment": "Check the server room: air conditioning, water leaks, smoke. Reduce the load or shut "
+                          "equipment down cleanly before heat damages it.",
         "do.unknown": "Check the equipment on site.",
         "head.alert": "OUTAGE", "head.update": "OUTAGE UPDATE", "head.reminder": "STILL DOWN",
         "head.escalation": "ESCALATION", "head.recovery": "RECOVERED", "head.short": "SHORT OUTAGE, RECOVERED",

@@ -82,9 +82,13 @@ def _avg(*args: Any) -> float:
     return float(sum(vals)) / len(vals)
 
 
-def _nonzero(col: Any) -> Column:
+def _nonzero(col: Any) -> Any:
+    """The rows that are not 0 (a column), or the value itself when it is not 0 (a scalar: 0 often means
+    "no sensor")."""
     if not isinstance(col, Column):
-        raise Missing("nonzero() needs a table column")
+        if col in (0, None):
+            raise Missing("nonzero(): 0")
+        return col
     return Column({k: v for k, v in col.items() if v not in (0, None)})
 
 
@@ -96,6 +100,60 @@ def _matches(value: Any, patterns: Any) -> bool:
     if isinstance(patterns, str):
         patterns = [patterns]
     return any(fnmatch.fnmatchcase(str(value), str(p)) for p in patterns or ())
+
+
+def _pick(col: Any, key_col: Any, key: Any) -> Any:
+    """The value of ``col`` in the row where ``key_col`` equals ``key`` — a join between two tables that
+    share a key (hrFSTable rows name their hrStorageTable row in hrFSStorageIndex)."""
+    if not isinstance(col, Column) or not isinstance(key_col, Column):
+        raise Missing("pick() needs two table columns")
+    for index, value in key_col.items():
+        if value == key or str(value) == str(key):
+            found = col.get(index)
+            if found is None:
+                raise Missing("pick(): no value in that row")
+            return found
+    raise Missing("pick(): no such row")
+
+
+def _where(col: Any, key_col: Any, *keys: Any) -> Column:
+    """The rows of ``col`` whose ``key_col`` value is one of ``keys`` (connected probes, contacts in alarm);
+    a key may be a ``*`` pattern (a sensor id under an OID subtree)."""
+    if not isinstance(col, Column) or not isinstance(key_col, Column):
+        raise Missing("where() needs two table columns")
+    wanted = [str(k) for k in keys]
+    return Column({i: v for i, v in col.items() if _matches(key_col.get(i), wanted)})
+
+
+def _countif(col: Any, *values: Any) -> int:
+    """How many rows of a column (or items of a tuple) equal one of ``values``; absent for an empty column (the
+    table is not there: nothing was read, which is not "none in alarm")."""
+    if isinstance(col, Column):
+        if not col:
+            raise Missing("countif(): empty column")
+        items = list(col.values())
+    elif isinstance(col, list | tuple):
+        items = list(col)
+    else:
+        raise Missing("countif() needs a table column")
+    wanted = {str(v) for v in values}
+    return sum(1 for v in items if str(v) in wanted)
+
+
+def _join(*cols: Any) -> str:
+    """The values of every column given (absent ones skipped), joined with ", "; absent when there are none."""
+    values: list[Any] = []
+    for col in cols:
+        if isinstance(col, Column):
+            values += list(col.values())
+        elif isinstance(col, list | tuple):
+            values += list(col)
+        elif col is not None:
+            values.append(col)
+    values = [v for v in values if v is not None and str(v) != ""]
+    if not values:
+        raise Missing("join(): nothing")
+    return ", ".join(str(v) for v in values)
 
 
 def _round(value: Any, ndigits: Any = 0) -> float | int:
@@ -115,6 +173,10 @@ VALUE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "flag": _flag,
     "matches": _matches,
     "round": _round,
+    "pick": _pick,
+    "where": _where,
+    "countif": _countif,
+    "join": _join,
     "abs": abs,
     "int": int,
     "float": float,
@@ -124,7 +186,7 @@ VALUE_FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 _LAZY_FUNCTIONS = frozenset({"coalesce"})
-_AGGREGATES = frozenset({"min", "max", "sum", "avg", "count", "first", "last"})
+_AGGREGATES = frozenset({"min", "max", "sum", "avg", "count", "first", "last", "join"})
 _ALL_FUNCTIONS = NAME_FUNCTIONS | set(VALUE_FUNCTIONS) | _LAZY_FUNCTIONS
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {

@@ -6,7 +6,9 @@ against the type a profile declares is pure and decides one of three outcomes fo
 
 * a usable value (int, float or str);
 * **missing** — noSuchObject/noSuchInstance/endOfMibView, NULL, or a declared "not available"
-  sentinel such as -1 or 65535: the metric is simply absent;
+  sentinel such as -1: the metric is simply absent;
+* a universal placeholder (:data:`SENTINELS`: 65535, 4294967295, 2^31-1...) in a non-counter: garbage with
+  "not available", so the profile drops the metric and says why;
 * **wrong type** (an OCTET STRING or OID where a number belongs) or **garbage** (negative counter,
   value outside its sane range, a huge string): reported, never turned into a number.
 
@@ -77,6 +79,10 @@ class Interpreted:
 
 MISSING = Interpreted(problem="missing")
 
+SENTINELS = frozenset({65535, 4294967295, 2147483647, -2147483648, -32768, -2147483647})
+"""Values cards send for "not available" in any field (all ones in 16 or 32 bits, the signed extremes): never
+a reading. A profile declares field-specific ones (``absent: [-1]``) itself."""
+
 
 def interpret(raw: SnmpValue | None, vtype: ValueType, *, absent: tuple[int | str, ...] = (),
               value_range: tuple[float, float] | None = None, max_length: int = 255) -> Interpreted:
@@ -90,6 +96,8 @@ def interpret(raw: SnmpValue | None, vtype: ValueType, *, absent: tuple[int | st
         return Interpreted(problem="wrong_type", detail=f"expected a number, got {raw.describe()}")
     if number in absent:
         return MISSING
+    if number in SENTINELS and vtype not in ("counter", "counter32", "counter64"):
+        return Interpreted(problem="garbage", detail=f"not available (the device's placeholder {number})")
     if vtype in ("counter", "counter32", "counter64") and number < 0:
         return Interpreted(problem="garbage", detail=f"negative counter {number}")
     if vtype == "counter32" and raw.tag == "counter64" and number >= COUNTER32_MOD:

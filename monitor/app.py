@@ -149,8 +149,12 @@ def build_trap_sources(settings: Settings) -> TrapSources:
             if address:
                 addresses.add(address)
             if isinstance(spec, SnmpSpec):
-                for profile in catalog.chain(spec.profile):
-                    bound = profile.bind({k: v for k, v in spec.params.items() if k in profile.definition.params})
+                # profile: auto -> the trap rules of every profile it may choose for this kind of device
+                for profile in catalog.for_spec(spec.profile, dev.kind.value):
+                    try:
+                        bound = profile.bind({k: v for k, v in spec.params.items() if k in profile.definition.params})
+                    except ValueError:       # ProfileError: a candidate that needs a param this check lacks
+                        continue
                     rules += [TrapRule(oid, kind, text) for oid, kind, text in bound.trap_rules]
         for address in addresses:
             sources.add(address, TrapSource(ref, dev.kind, tuple(rules)))

@@ -5,6 +5,7 @@
     ektp-monitor demo [--out DIR] [--speed N] [--keep-running]
     ektp-monitor run -c FILE
     ektp-monitor check -c FILE [--device ID] [--json]
+    ektp-monitor discover -c FILE [--device ID] [--json]
     ektp-monitor config validate FILE | show FILE | schema
     ektp-monitor db upgrade -c FILE | downgrade -c FILE REV | current -c FILE
     ektp-monitor outages -c FILE [--open] [--since DATE] [--json]
@@ -109,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this device (ID or SITE/ID); repeatable")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    p = sub.add_parser("discover", help="probe configured devices: what they are, which profiles read them, and the "
+                                        "config lines that pin the choice")
+    _config_arg(p)
+    p.add_argument("--device", action="append", default=[], metavar="ID",
+                   help="only this device (ID or SITE/ID); repeatable")
+    p.add_argument("--json", action="store_true", help="one JSON object per device")
+
     p = sub.add_parser("config", help="validate, show or describe the config")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     q = csub.add_parser("validate", help="exit 0, or print every error with file:line and key path (exit 2)")
@@ -194,7 +202,7 @@ def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("device", metavar="DEVICE", help=target_help)
 
 
-_COMMANDS = {"demo": "demo", "run": "run", "check": "check", "config": "config", "db": "db",
+_COMMANDS = {"demo": "demo", "run": "run", "check": "check", "discover": "discover", "config": "config", "db": "db",
              "outages": "outages", "report": "report", "status": "status", "maintenance": "maintenance",
              "ack": "ack", "mute": "mute", "unmute": "mute", "hub": "hub"}
 

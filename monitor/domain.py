@@ -80,6 +80,7 @@ class Cause(StrEnum):
     SERVICE = "service"
     MAINTENANCE = "maintenance"
     MONITOR_OFFLINE = "monitor_offline"
+    ENVIRONMENT = "environment"          # the room: overheating, water, smoke (a second server dies of heat)
     UNKNOWN = "unknown"
 
 
@@ -102,6 +103,14 @@ class DeviceKind(StrEnum):
     SWITCH = "switch"
     UPSTREAM = "upstream"
     MONITOR_HOST = "monitor_host"
+    PDU = "pdu"                          # power distribution unit: outlets, phase load
+    ROOM_SENSOR = "room_sensor"          # room environment: temperature, humidity, water, door, smoke
+
+
+AUTO_PROFILE = "auto"
+AUTO_PROFILE_KINDS = frozenset({DeviceKind.UPS, DeviceKind.SPD, DeviceKind.RECORDING_SERVER, DeviceKind.WORKSTATION,
+                                DeviceKind.ROUTER, DeviceKind.SWITCH, DeviceKind.PDU, DeviceKind.ROOM_SENSOR})
+"""Kinds whose SNMP check chooses its profiles itself when the config names none (``profile: auto``)."""
 
 
 # ------------------------------------------------------------------------------------- config values
@@ -286,7 +295,9 @@ class SnmpSpec(CheckBase):
     """An SNMP poll interpreted by a device profile (``checks/profiles/<profile>.yaml``)."""
 
     type: Literal["snmp"] = "snmp"
-    profile: str = Field(description="profile name, e.g. ups-rfc1628, ups-apc, host-resources")
+    profile: str = Field(AUTO_PROFILE, description="profile name (ups-rfc1628, ups-apc, host-resources...), several "
+                         "joined by '+' (a base and its extensions: ups-rfc1628+env-apc-uio), or auto: "
+                         "chosen from sysObjectID, sysDescr and what the device answers")
     snmp: SnmpCredentials
     params: dict[str, ParamValue] = Field(default_factory=dict,
                                           description="profile parameters, e.g. interfaces for if-uplink")
@@ -370,6 +381,11 @@ class ObservationKind(StrEnum):
     LINE_BAD = "line_bad"
     TRANSFER = "transfer"
     TEMPERATURE_HIGH = "temperature_high"
+    HUMIDITY_ABNORMAL = "humidity_abnormal"
+    WATER_LEAK = "water_leak"
+    SMOKE = "smoke"
+    DOOR_OPEN = "door_open"
+    CONTACT_ALARM = "contact_alarm"
     SPD_TRIPPED = "spd_tripped"
     SPD_OK = "spd_ok"
     STRIKE = "strike"
@@ -431,6 +447,9 @@ class CheckResult:
     units: Mapping[str, str] = field(default_factory=dict)
     observations: tuple[Observation, ...] = ()
     profile: str | None = None
+    ignored: Mapping[str, str] = field(default_factory=dict)      # metric -> why its value was dropped
+    adjusted: Mapping[str, str] = field(default_factory=dict)     # metric -> how its unit was corrected
+    profile_why: str | None = None                                # how the profile(s) were chosen
 
     def __post_init__(self) -> None:
         if (self.status is Status.UP) != (self.reason is None):

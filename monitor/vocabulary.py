@@ -26,29 +26,33 @@ CAUSES: Mapping[str, Mapping[str, str]] = {
     "id": {"power": "listrik padam", "lightning": "petir / lonjakan tegangan", "network": "jaringan kantor",
            "upstream": "jaringan pusat (SIAK Terpusat / VPN)", "hardware": "kerusakan perangkat keras",
            "service": "layanan aplikasi berhenti", "maintenance": "pemeliharaan terencana",
-           "monitor_offline": "monitor tidak berjalan", "unknown": "belum diketahui"},
+           "monitor_offline": "monitor tidak berjalan", "environment": "suhu atau kondisi ruang server",
+           "unknown": "belum diketahui"},
     "en": {"power": "power cut", "lightning": "lightning / surge", "network": "office network",
            "upstream": "central network (SIAK / VPN)", "hardware": "hardware failure",
            "service": "application service stopped", "maintenance": "planned maintenance",
-           "monitor_offline": "monitor not running", "unknown": "not known yet"},
+           "monitor_offline": "monitor not running", "environment": "server room conditions (heat, water, smoke)",
+           "unknown": "not known yet"},
 }
 
 CAUSES_SHORT: Mapping[str, Mapping[str, str]] = {
     "id": {"power": "listrik", "lightning": "petir", "network": "jaringan kantor",
            "upstream": "pusat (Data Center/VPN)", "hardware": "kerusakan perangkat", "service": "layanan/aplikasi",
-           "maintenance": "pemeliharaan", "monitor_offline": "monitor tidak aktif", "unknown": "belum diketahui"},
+           "maintenance": "pemeliharaan", "monitor_offline": "monitor tidak aktif", "environment": "ruang server",
+           "unknown": "belum diketahui"},
     "en": {"power": "power", "lightning": "lightning", "network": "office network",
            "upstream": "central (data center/VPN)", "hardware": "hardware failure", "service": "service/application",
-           "maintenance": "maintenance", "monitor_offline": "monitor offline", "unknown": "unknown"},
+           "maintenance": "maintenance", "monitor_offline": "monitor offline", "environment": "server room",
+           "unknown": "unknown"},
 }
 
 DEVICE_KINDS: Mapping[str, Mapping[str, str]] = {
     "id": {"recording_server": "server perekaman", "workstation": "komputer perekaman", "ups": "UPS",
            "spd": "arrester petir (SPD)", "router": "router", "switch": "switch", "upstream": "koneksi pusat",
-           "monitor_host": "komputer monitor"},
+           "monitor_host": "komputer monitor", "pdu": "PDU (stop kontak rak)", "room_sensor": "sensor ruang server"},
     "en": {"recording_server": "recording server", "workstation": "workstation", "ups": "UPS",
            "spd": "surge arrester (SPD)", "router": "router", "switch": "switch", "upstream": "central link",
-           "monitor_host": "monitor host"},
+           "monitor_host": "monitor host", "pdu": "PDU (rack power strip)", "room_sensor": "server room sensor"},
 }
 
 # Evidence in words, from the observation kind (the checks' own ``text`` is English, for logs).
@@ -62,7 +66,10 @@ OBSERVATIONS: Mapping[str, Mapping[str, str]] = {
            "strike": "sambaran petir tercatat", "reboot": "perangkat menyala ulang",
            "link_down": "jalur jaringan putus", "link_up": "jalur jaringan tersambung",
            "disk_full": "disk hampir penuh", "host_boot": "komputer monitor menyala ulang",
-           "monitor_gap": "monitor tidak berjalan", "trap": "trap SNMP diterima"},
+           "monitor_gap": "monitor tidak berjalan", "trap": "trap SNMP diterima",
+           "humidity_abnormal": "kelembapan ruang tidak normal", "water_leak": "air terdeteksi di ruang server",
+           "smoke": "asap terdeteksi di ruang server", "door_open": "pintu ruang server terbuka",
+           "contact_alarm": "kontak alarm aktif"},
     "en": {"on_battery": "UPS on battery", "on_mains": "mains power back", "low_battery": "UPS battery low",
            "replace_battery": "UPS battery needs replacing", "low_runtime": "UPS battery runtime low",
            "overload": "UPS overloaded", "bypass": "UPS on bypass", "voltage_abnormal": "abnormal mains voltage",
@@ -71,7 +78,10 @@ OBSERVATIONS: Mapping[str, Mapping[str, str]] = {
            "spd_ok": "surge arrester (SPD) back to normal", "strike": "lightning strike counted",
            "reboot": "device rebooted", "link_down": "network link down", "link_up": "network link up",
            "disk_full": "disk nearly full", "host_boot": "monitor computer rebooted",
-           "monitor_gap": "monitor not running", "trap": "SNMP trap received"},
+           "monitor_gap": "monitor not running", "trap": "SNMP trap received",
+           "humidity_abnormal": "abnormal room humidity", "water_leak": "water detected in the server room",
+           "smoke": "smoke detected in the server room", "door_open": "server room door open",
+           "contact_alarm": "alarm contact active"},
 }
 
 GAP_REASONS: Mapping[str, Mapping[str, str]] = {

@@ -61,6 +61,32 @@ class ProfileCatalog:
         self._cache[path] = (mtime, profile)
         return profile
 
+    def candidates(self, kind: str) -> list[Profile]:
+        """Profiles ``profile: auto`` may choose for a device of ``kind`` (those with ``match:``)."""
+        out = []
+        for name in self.names:
+            try:
+                profile = self.get(name)
+            except (KeyError, ValueError):
+                continue       # a broken file is reported by config validation, not here
+            if profile.definition.match is not None and kind in profile.definition.kinds:
+                out.append(profile)
+        return out
+
+    def for_spec(self, profile: str, kind: str) -> list[Profile]:
+        """Every profile a check's ``profile`` may read: ``auto`` -> the kind's candidates; ``a+b`` -> a (with
+        its fallbacks) and b. Raises KeyError / ProfileError like :meth:`get`."""
+        from monitor.domain import AUTO_PROFILE
+
+        if profile == AUTO_PROFILE:
+            return self.candidates(kind)
+        names = profile.split("+")
+        out = self.chain(names[0])
+        for name in names[1:]:
+            if name not in {p.name for p in out}:
+                out.append(self.get(name))
+        return out
+
     def chain(self, name: str) -> list[Profile]:
         """The profile and its fallbacks, in the order they are tried (each once)."""
         first = self.get(name)
@@ -89,6 +115,7 @@ def catalog_for(settings: Settings) -> ProfileCatalog:
 def validate_settings(settings: Settings) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Config check for the loader: unknown profiles, broken profile files, wrong params."""
     from checks.profile import ProfileError
+    from monitor.domain import AUTO_PROFILE
 
     catalog = catalog_for(settings)
     for di, folder in enumerate(settings.profile_dirs):
@@ -100,6 +127,18 @@ def validate_settings(settings: Settings) -> Iterator[tuple[tuple[str | int, ...
                 if chk.type != "snmp":
                     continue
                 loc: tuple[str | int, ...] = ("sites", si, "devices", di, "checks", ci)
+                if chk.profile == AUTO_PROFILE:
+                    yield from _auto_problems(catalog, dev.kind, chk.params, loc)
+                    continue
+                unknown = [n for n in chk.profile.split("+") if n not in catalog.files]
+                if unknown:
+                    close = difflib.get_close_matches(unknown[0], catalog.names, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    yield (*loc, "profile"), f"unknown profile {unknown[0]!r}{hint}"
+                    continue
+                if "+" in chk.profile:
+                    yield from _composed_problems(catalog, chk.profile, chk.params, loc)
+                    continue
                 if chk.profile not in catalog.files:
                     close = difflib.get_close_matches(chk.profile, catalog.names, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -113,3 +152,41 @@ def validate_settings(settings: Settings) -> Iterator[tuple[tuple[str | int, ...
                 for param, message in problems:
                     where = (*loc, "params", param) if param in chk.params else (*loc, "params")
                     yield where, message
+
+
+def _auto_problems(catalog: ProfileCatalog, kind: Any, params: Mapping[str, Any],
+                   loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    kind = str(getattr(kind, "value", kind))
+    candidates = catalog.candidates(kind)
+    if not candidates:
+        yield (*loc, "profile"), (f"no profile chooses itself for a device of kind {kind!r}: name one "
+                                  f"(profile: NAME; known: {', '.join(catalog.names)})")
+        return
+    accepted = {p for prof in candidates for p in prof.definition.params}
+    for key in params:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield (*loc, "params", key), (f"no profile for a {kind} accepts the parameter {key!r}{hint}")
+    for prof in candidates:   # a param of the right name but the wrong type is wrong for every profile
+        own = {k: v for k, v in params.items() if k in prof.definition.params}
+        for key, message in prof.check_params(own):
+            if "needs the parameter" not in message:
+                yield (*loc, "params", key), message
+
+
+def _composed_problems(catalog: ProfileCatalog, profile: str, params: Mapping[str, Any],
+                       loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    from checks.profile import ProfileError
+
+    try:
+        parts = catalog.for_spec(profile, "")
+    except (ProfileError, KeyError) as exc:
+        yield (*loc, "profile"), str(exc).strip("'\"")
+        return
+    if parts[0].definition.role == "extension":
+        yield (*loc, "profile"), f"{parts[0].name!r} is an extension: name the base profile first"
+    accepted = {p for prof in parts for p in prof.definition.params}
+    for key in params:
+        if key not in accepted:
+            yield (*loc, "params", key), f"none of {profile} accepts the parameter {key!r}"

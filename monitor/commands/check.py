@@ -3,10 +3,16 @@
 No database is needed or touched. Every check runs concurrently (bounded by ``monitor.concurrency``),
 each under an overall time limit. Output is a table, or with ``--json`` one object per line::
 
-    {"site": "mura", "device": "ups-1", "check": "snmp:ups-rfc1628", "profile": "ups-rfc1628",
+    {"site": "mura", "device": "ups-1", "check": "snmp:auto", "profile": "ups-rfc1628+env-xups",
      "status": "degraded", "reason": "on battery", "metrics": {"ups.status": "OB", ...},
      "time": "2026-11-28T08:00:00Z", "type": "snmp", "reason_code": "condition", "units": {...},
-     "duration_s": 0.02, "observations": [{"kind": "on_battery", "text": "...", "values": {...}}]}
+     "duration_s": 0.02, "observations": [{"kind": "on_battery", "text": "...", "values": {...}}],
+     "profile_why": "auto: ups-rfc1628 (upsBatteryStatus, upsOutputSource answer) + env-xups (...)",
+     "ignored": {"battery.runtime": "not available (the device's placeholder 4294967295)"},
+     "adjusted": {"input.voltage": "2313 read as 231.3 V (...)"}}
+
+``profile`` is the profile(s) that read the device (``base+extension``); ``profile_why`` how they were
+chosen; ``ignored`` the values dropped as untrustworthy (metric -> reason); ``adjusted`` unit corrections.
 
 The first eight fields are the contract; the others may grow. Exit codes: 0 every check ran (whatever
 the statuses), 1 a check could not run (our side failed or ICMP is not permitted), 2 bad config or an
@@ -44,11 +50,8 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 def main(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
     setup_logging("WARNING", settings.secrets)
-    refs, unknown = select_devices(settings, args.device)
-    if unknown:
-        for name in unknown:
-            print(f"ektp-monitor check: no device {name!r} in {settings.source} "
-                  "(use ID, or SITE/ID when several sites have it)", file=sys.stderr)
+    refs = chosen_devices(settings, args.device, "check")
+    if refs is None:
         return EXIT_CONFIG
     rows, ran_all = asyncio.run(run_round(settings, refs))
     if args.json:
@@ -56,6 +59,15 @@ def main(args: argparse.Namespace) -> int:
     else:
         write_table(rows, sys.stdout)
     return EXIT_OK if ran_all else EXIT_FAILED
+
+
+def chosen_devices(settings: Settings, wanted: list[str], command: str) -> list[DeviceRef] | None:
+    """The devices ``--device`` names (all when none), or None after telling stderr which names match nothing."""
+    refs, unknown = select_devices(settings, wanted)
+    for name in unknown:
+        print(f"ektp-monitor {command}: no device {name!r} in {settings.source} "
+              "(use ID, or SITE/ID when several sites have it)", file=sys.stderr)
+    return None if unknown else refs
 
 
 def select_devices(settings: Settings, wanted: list[str]) -> tuple[list[DeviceRef], list[str]]:
@@ -147,6 +159,9 @@ def result_record(ref: DeviceRef, result: CheckResult) -> dict[str, Any]:
         "duration_s": result.duration_s,
         "observations": [{"kind": o.kind.value, "text": o.text, "source": o.source, "time": jsonable(o.time),
                           "values": jsonable(o.values)} for o in result.observations],
+        "profile_why": result.profile_why,
+        "ignored": dict(result.ignored),
+        "adjusted": dict(result.adjusted),
     }
 
 
@@ -185,6 +200,9 @@ def write_table(rows: list[tuple[DeviceRef, CheckResult]], out: TextIO) -> None:
         summary = _summary(r)
         if summary:
             detail = f"{detail} — {summary}" if detail else summary
+        if r.ignored:
+            shown = "; ".join(f"{k}: {v}" for k, v in list(r.ignored.items())[:2])
+            detail += f" [ignored {shown}{' …' if len(r.ignored) > 2 else ''}]"
         table.append((ref.site, ref.device, r.check, r.status.value, detail))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:

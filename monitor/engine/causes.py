@@ -18,17 +18,21 @@ because polls run in any order and the UPS may be polled a little after the serv
    itself went down in that window; or the monitor's own host rebooted (a ``host_rebooted`` gap touching
    that window: the whole site lost power); or abnormal mains voltage, line-bad counts or transfers were
    seen in ``[start - power_window, start]`` (a surge can kill a server without the UPS going on battery).
-3. **maintenance** — the outage started inside a maintenance window (planned).
-4. **network** — the device is unreachable: a ``depends_on`` parent is down or unreachable.
-5. **upstream** — an ``upstream`` device (the central data center over the VPN) is down while its
+3. **environment** — the server room itself: water or smoke detected, or the *room* overheating (a
+   ``temperature_high`` observation from a room sensor, or one whose values say ``where: room`` — a UPS card's
+   ambient probe), anywhere at the site in ``[start - power_window, start + settle]``. An overheating server
+   room is how a second server dies. A UPS battery's own temperature is not the room's and does not count.
+4. **maintenance** — the outage started inside a maintenance window (planned).
+5. **network** — the device is unreachable: a ``depends_on`` parent is down or unreachable.
+6. **upstream** — an ``upstream`` device (the central data center over the VPN) is down while its
    parents (the office router) answer: the fault and the action are central, not the office's.
-6. **service** — the host answers (ping, another check) but its service or SNMP does not.
-7. **hardware** — down (not degraded) for at least ``hardware_after`` with power normal and none of the
+7. **service** — the host answers (ping, another check) but its service or SNMP does not.
+8. **hardware** — down (not degraded) for at least ``hardware_after`` with power normal and none of the
    above. Re-inferred while the outage stays open, so an outage can become ``hardware`` later.
-8. **unknown** — nothing above applies (yet).
+9. **unknown** — nothing above applies (yet).
 
 Incidents take the strongest cause among their outages (:func:`incident_cause`), in the order
-lightning, power, maintenance, upstream, hardware, service, network, unknown — ``network`` is ranked
+lightning, power, environment, maintenance, upstream, hardware, service, network, unknown — ``network`` is ranked
 low because it is a consequence (a parent is down), not a root.
 """
 
@@ -47,11 +51,14 @@ LIGHTNING_KINDS = frozenset({_K.SPD_TRIPPED.value, _K.STRIKE.value})
 ON_BATTERY_KINDS = frozenset({_K.ON_BATTERY.value, _K.LOW_BATTERY.value})
 MAINS_KINDS = frozenset({_K.ON_MAINS.value})
 VOLTAGE_KINDS = frozenset({_K.VOLTAGE_ABNORMAL.value, _K.LINE_BAD.value, _K.TRANSFER.value})
+ENVIRONMENT_KINDS = frozenset({_K.WATER_LEAK.value, _K.SMOKE.value})
+"""Room facts that explain a failure on their own; a high temperature does too when it is the room's (a room
+sensor's, or a UPS card's ambient probe), not a UPS battery's own temperature."""
 EPISODE_KINDS = ON_BATTERY_KINDS | MAINS_KINDS | {_K.SPD_TRIPPED.value, _K.SPD_OK.value}
 """Kinds whose onset may lie far before an outage and still matter (an on-battery episode)."""
 
-CAUSE_RANK = (Cause.LIGHTNING, Cause.POWER, Cause.MAINTENANCE, Cause.UPSTREAM, Cause.HARDWARE, Cause.SERVICE,
-              Cause.NETWORK, Cause.MONITOR_OFFLINE, Cause.UNKNOWN)
+CAUSE_RANK = (Cause.LIGHTNING, Cause.POWER, Cause.ENVIRONMENT, Cause.MAINTENANCE, Cause.UPSTREAM, Cause.HARDWARE,
+              Cause.SERVICE, Cause.NETWORK, Cause.MONITOR_OFFLINE, Cause.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +229,24 @@ def power_evidence(outage: OutageFacts, evidence: Sequence[Evidence], site: Site
     return [*found, *reboots]
 
 
+def environment_evidence(outage: OutageFacts, evidence: Sequence[Evidence], site: SiteFacts,
+                         w: Windows) -> list[Evidence]:
+    """Rule 3's facts: water, smoke or the room overheating at the site around the failure."""
+    start = utc(outage.started_at)
+    lo, hi = start - w.power, start + w.settle
+    out = []
+    for e in evidence:
+        if not _in(e, lo, hi):
+            continue
+        if e.kind in ENVIRONMENT_KINDS or (e.kind == _K.TEMPERATURE_HIGH.value and (
+                e.values.get("where") == "room" or site.kinds.get(e.device or "") is DeviceKind.ROOM_SENSOR)):
+            out.append(e)
+    return out
+
+
 def infer(outage: OutageFacts, evidence: Sequence[Evidence], site: SiteFacts, w: Windows,
           now: datetime) -> Verdict:
-    """The cause of ``outage`` with its evidence (rules 1–8 of the module docstring)."""
+    """The cause of ``outage`` with its evidence (rules 1–9 of the module docstring)."""
     start = utc(outage.started_at)
     lightning = [e for e in evidence if e.kind in LIGHTNING_KINDS and _in(e, start - w.lightning, start + w.settle)]
     power = power_evidence(outage, evidence, site, w)
@@ -240,6 +262,11 @@ def infer(outage: OutageFacts, evidence: Sequence[Evidence], site: SiteFacts, w:
         found = _dedupe(power)
         texts = list(dict.fromkeys(f"{e.device + ' ' if e.device else ''}{e.text}" for e in found))
         return Verdict(Cause.POWER, found, "power: " + "; ".join(texts[:3]))
+    room = environment_evidence(outage, evidence, site, w)
+    if room:
+        found = _dedupe(room)
+        texts = list(dict.fromkeys(f"{e.device + ' ' if e.device else ''}{e.text}" for e in found))
+        return Verdict(Cause.ENVIRONMENT, found, "environment: " + "; ".join(texts[:3]))
     if outage.planned:
         return Verdict(Cause.MAINTENANCE, _dedupe(site.maintenance), "planned maintenance")
     if outage.status is Status.UNREACHABLE or outage.hint is Cause.NETWORK:

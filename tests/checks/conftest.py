@@ -29,7 +29,11 @@ from checks.snmp import SnmpCheck
 from monitor.domain import Device, DeviceKind, PowerQuality, SnmpSpec
 from monitor.sandbox.snmpd import Override, SnmpdAgent, SnmpdUser
 from monitor.sandbox.snmpsim import SnmpsimAgent, make_recording
+from tests.checks.vendor_recordings import ALL as VENDOR_RECORDINGS
+from tests.checks.vendor_recordings import rfc1628, system
 from tests.conftest import RECORDINGS, ROOT
+
+AUTO_UPS = {**system("1.3.6.1.4.1.8072.3.2.10", "UPS with a restarting card", uptime=9_000_000), **rfc1628()}
 
 SNMPREC = RECORDINGS / "snmprec"
 EXPECTED = RECORDINGS / "expected"
@@ -64,6 +68,8 @@ WRITABLE: dict[str, tuple[str | None, dict[str, tuple[str, str | int]], dict[str
                           STRIKES: ("65", 5)},
                    {STRIKES: "wc30", SYS_UPTIME: "wc31"}),
     "wc-host": ("routeros", {}, {HR_UPTIME: "wc40", HR_DISK_USED: "wc41", IF_OPER_WAN: "wc42"}),
+    # profile: auto on a UPS whose agent restarts (sysUpTime goes back) -> probed again
+    "wc-auto": (None, {**AUTO_UPS}, {SYS_UPTIME: "wc50", UPS_OUTPUT_SOURCE: "wc51"}),
 }
 
 # deliberately broken devices
@@ -76,6 +82,9 @@ GARBAGE: dict[str, dict[str, tuple[str, str | int]]] = {
                    UPS_LINE_BADS: ("2", -5),                          # negative counter
                    "1.3.6.1.2.1.33.1.2.7.0": ("4", "x" * 100),        # temperature as text
                    UPS_INPUT_VOLTAGE: ("2", 230)},
+    # the status objects themselves are nonsense: nothing essential can be read
+    "bad-status": {"1.3.6.1.2.1.1.1.0": ("4", "broken UPS"), UPS_OUTPUT_SOURCE: ("2", 99),
+                   UPS_BATTERY_STATUS: ("2", 77), "1.3.6.1.2.1.33.1.2.4.0": ("2", 250)},
     # a huge string where the profile expects a model name
     "bad-string": {"1.3.6.1.4.1.318.1.1.1.4.1.1.0": ("2", 2), "1.3.6.1.4.1.318.1.1.1.1.1.1.0": ("4", "A" * 2000),
                    "1.3.6.1.4.1.318.1.1.1.3.3.1.0": ("66", 2300)},
@@ -102,7 +111,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpsimAgent]:
     for community, (base, values, writable) in WRITABLE.items():
         make_recording(data, community, base=SNMPREC / f"{base}.snmprec" if base else None, values=values,
                        writable=writable)
-    for community, values in (GARBAGE | STATIC).items():
+    for community, values in (GARBAGE | STATIC | VENDOR_RECORDINGS).items():
         make_recording(data, community, values=values)
     with SnmpsimAgent([SNMPREC, data], writecache=writecache_aliases(),
                       work_dir=tmp_path_factory.mktemp("simwork")) as agent:
@@ -182,7 +191,8 @@ class Checks:
     port: int
     made: list[SnmpCheck] = field(default_factory=list)
 
-    def snmp(self, community: str, profile: str, params: dict[str, Any] | None = None, **kw: Any) -> SnmpCheck:
+    def snmp(self, community: str, profile: str = "auto", params: dict[str, Any] | None = None,
+             **kw: Any) -> SnmpCheck:
         check = SnmpCheck(snmp_spec(profile, kw.pop("port", self.port), community=community, params=params, **kw),
                           self.resources)
         self.made.append(check)

@@ -238,8 +238,10 @@ async def test_rfc1628_alarm_table_replace_battery(checks: Checks) -> None:
     assert with_alarm.metrics["ups.status"] == "OL RB"
     assert kinds(with_alarm) == [ObservationKind.REPLACE_BATTERY]
     resources = checks.resources.snmp
+    stale = checks.snmp("alarm-ups-stale", "ups-rfc1628")
+    await stale.run(device(), now=T0)          # first contact also learns the instance forms it serves
     before = resources.requests                                        # type: ignore[attr-defined]
-    no_alarms = await checks.snmp("alarm-ups-stale", "ups-rfc1628").run(device(), now=T0)
+    no_alarms = await stale.run(device(), now=T0)
     assert no_alarms.status is Status.UP and no_alarms.metrics["ups.status"] == "OL"
     assert resources.requests - before == 1                            # type: ignore[attr-defined]
 
@@ -252,20 +254,30 @@ async def test_wrong_types_for_every_required_object_is_a_profile_mismatch(check
     assert "wrong type" in (result.reason or "")
 
 
-async def test_absurd_values_are_garbage_not_down(checks: Checks) -> None:
+async def test_absurd_values_drop_only_their_metrics(checks: Checks) -> None:
+    """Per-value trust (issue 14): charge 250 %, a negative counter and a temperature sent as text drop those
+    metrics — with the reason in ``ignored`` — and the UPS is still read from its sane values."""
     result = await checks.snmp("bad-values", "ups-rfc1628").run(device(), now=T0)
-    assert result.status is Status.UNKNOWN and result.reason_code is ReasonCode.GARBAGE
-    reason = result.reason or ""
-    assert reason.startswith("device answered garbage")
-    assert "negative counter" in reason and "250" in reason
+    assert result.status is Status.UP, result.reason
     assert "battery.charge" not in result.metrics and "input.line_bads" not in result.metrics
+    assert "250" in result.ignored["battery.charge"] and "negative counter" in result.ignored["input.line_bads"]
+    assert "ups.temperature" in result.ignored
     assert result.metrics["input.voltage"] == 230                       # the sane values are still there
+    assert result.metrics["ups.status"] == "OL"
 
 
-async def test_a_huge_string_is_garbage(checks: Checks) -> None:
+async def test_a_huge_string_drops_the_model_name_only(checks: Checks) -> None:
     result = await checks.snmp("bad-string", "ups-apc").run(device(), now=T0)
+    assert result.status is Status.UP
+    assert "2000 bytes" in result.ignored["ups.model"]
+    assert result.metrics["input.voltage"] == 230
+
+
+async def test_garbage_in_every_essential_value_is_garbage_not_down(checks: Checks) -> None:
+    result = await checks.snmp("bad-status", "ups-rfc1628").run(device(), now=T0)
     assert result.status is Status.UNKNOWN and result.reason_code is ReasonCode.GARBAGE
-    assert "2000 bytes" in (result.reason or "")
+    assert (result.reason or "").startswith("device answered garbage")
+    assert "ups.status" not in result.metrics
 
 
 # ---------------------------------------------------------------------------------------- failures

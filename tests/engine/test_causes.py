@@ -179,3 +179,30 @@ def test_incident_cause_takes_the_root() -> None:
     assert incident_cause([Cause.NETWORK, Cause.HARDWARE]) is Cause.HARDWARE
     assert incident_cause([Cause.UNKNOWN, Cause.NETWORK]) is Cause.NETWORK
     assert incident_cause([]) is Cause.UNKNOWN
+
+
+# ------------------------------------------------------------------------------------- environment (issue 14)
+
+def test_an_overheating_room_is_environment() -> None:
+    kinds = {**KINDS, "room": DeviceKind.ROOM_SENSOR}
+    evidence = [ev(-5, "room", "temperature_high", temperature=41, limit=35)]
+    v = infer(srv_down(), evidence, SiteFacts(statuses=dict(UP_SITE), kinds=kinds), W, m(1))
+    assert v.cause is Cause.ENVIRONMENT
+    assert kinds_of(v) == [("room", "temperature_high")]
+
+
+@pytest.mark.parametrize(("kind", "values", "expected"), [
+    ("water_leak", {}, Cause.ENVIRONMENT),
+    ("smoke", {}, Cause.ENVIRONMENT),
+    ("temperature_high", {"where": "room"}, Cause.ENVIRONMENT),    # a UPS card's ambient probe
+    ("temperature_high", {}, Cause.UNKNOWN),                       # the UPS battery's own temperature: not the room
+])
+def test_room_facts_from_a_ups_card(kind: str, values: dict[str, object], expected: Cause) -> None:
+    v = infer(srv_down(), [ev(-2, "ups", kind, **values)], site(), W, m(1))
+    assert v.cause is expected
+
+
+def test_power_outranks_the_room() -> None:
+    evidence = [ev(-3, "ups", "on_battery"), ev(-2, "ups", "temperature_high", where="room")]
+    assert infer(srv_down(), evidence, site(), W, m(1)).cause is Cause.POWER
+    assert incident_cause([Cause.ENVIRONMENT, Cause.HARDWARE]) is Cause.ENVIRONMENT

@@ -197,8 +197,11 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullRun]:
     make_recording(data, sec["ups community"], base=RECORDINGS / "snmprec" / "riello.snmprec")
     make_recording(data, sec["evil community"], values={
         "1.3.6.1.2.1.1.1.0": ("4", EVIL_SNMP), "1.3.6.1.2.1.1.4.0": ("4", EVIL_SNMP),      # sysDescr, sysContact
-        "1.3.6.1.4.1.318.1.1.1.4.1.1.0": ("2", 2), APC_MODEL: ("4", EVIL_SNMP),
-        "1.3.6.1.4.1.318.1.1.1.2.2.1.0": ("4", EVIL_SNMP),   # battery capacity as HTML text: garbage, in the reason
+        # output status out of its range and the battery capacity as HTML text: nothing essential can be read, so
+        # the device answered garbage and the text is quoted in the reason (issue 14: one odd value alone would
+        # only be dropped)
+        "1.3.6.1.4.1.318.1.1.1.4.1.1.0": ("2", 99), APC_MODEL: ("4", EVIL_SNMP),
+        "1.3.6.1.4.1.318.1.1.1.2.2.1.0": ("4", EVIL_SNMP),
         "1.3.6.1.4.1.318.1.1.1.3.3.1.0": ("66", 2300),
         "1.3.6.1.4.1.318.1.1.10.2.3.4.1.2.1": ("4", EVIL_SNMP),     # the SPD contact's name on an APC card
         "1.3.6.1.4.1.318.1.1.10.2.3.4.1.3.1": ("2", 2)})            # ... and it is in alarm
