@@ -12,11 +12,18 @@ restart neither repeats an acknowledgement nor skips a button press.
   (DEVICE: ``device``, ``site/device`` or ``site/*``); ``/unmute DEVICE``; ``/laporan`` = ``/report [SITE]``
   (this week's report so far, through the injected ``report_now``; without it the bot says reports are not
   available yet); ``/help``. Malformed arguments get the usage.
-* Only ``telegram.allowed_users`` may act. Anyone else — a stranger in the same group — gets a refusal
-  naming their user id, and the attempt is logged at WARNING.
+* Only ``telegram.allowed_users`` may act. Anyone else — a stranger in the same group — is refused
+  (:class:`RefusalGate`): a button press is always answered with the refusal (answerCallbackQuery is no
+  chat message and costs the chat's budget nothing); a command gets a refusal message naming their user
+  id **at most once per user per chat per** :data:`REFUSAL_EVERY`, and only when the chat's budget has room
+  at :attr:`~alerts.outbox.Priority.REFUSAL` (never by waiting). Every attempt is counted
+  (:attr:`TelegramBot.counters`) and logged — at WARNING once per user and chat per that interval.
+* Every button press is answered, whatever its data (a forged ``ack:²`` gets "not found", unknown data
+  "?"), and every command gets its reply — also when handling it failed — or a counted refusal.
 
 Which sites a chat sees: those whose configured chats (after migration) are this chat; in any other chat
-(an allowed user's private chat) every site. Replies respect the shared rate limiter.
+(an allowed user's private chat) every site. Replies share the dispatcher's rate limiter at
+:attr:`~alerts.outbox.Priority.REPLY`: they wait for room, and never take the alerts' share.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ from sqlalchemy.orm import Session
 
 from alerts import compose, escalation, messages, mutes
 from alerts.compose import ups_reading
-from alerts.outbox import RateLimiter, load_migrations, migrated
+from alerts.outbox import Priority, RateLimiter, load_migrations, migrated
+from alerts.refusal import RefusalGate
 from alerts.telegram import Incoming
 from monitor.domain import Button, Delivery, OutgoingMessage
 from monitor.errors import NotifyError, StorageError
@@ -55,9 +63,10 @@ ReportNow = Callable[[str], Awaitable[Path | None]]
 
 
 def _is_id(text: str) -> bool:
-    """A row id as typed (or in a button's data): digits that fit the database's integer (a 30-digit number
-    would make the query itself fail, and the user would get no answer)."""
-    return text.isdigit() and len(text) <= 18
+    """A row id as typed (or in a button's data): ASCII digits that fit the database's integer (a 30-digit
+    number would make the query itself fail, and ``"²".isdigit()`` is true but ``int("²")`` raises — the
+    user would get no answer)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 class BotApi(Protocol):
@@ -123,6 +132,10 @@ class TelegramBot:
         self._offset: int | None = None
         self._offset_loaded = False
         self._secrets = tuple(settings.secrets)
+        self.refusals = RefusalGate()          # refusal messages (they cost the chat's budget)
+        self._refusal_logs = RefusalGate()     # WARNING lines
+        self.counters = {"refused": 0, "refusals_sent": 0, "refusals_held": 0, "callbacks_answered": 0,
+                         "failed": 0}
 
     # -------------------------------------------------------------------------------------------- loop
 
@@ -146,8 +159,10 @@ class TelegramBot:
             except StorageError:
                 raise  # the offset was not stored: the update comes again
             except Exception:
+                self.counters["failed"] += 1
                 log.exception("telegram bot: handling update %s failed; skipped", update.update_id)
                 await self._advance(update)
+                await self._answer_anyway(update)
             self._offset = update.update_id + 1
         return len(updates)
 
@@ -180,20 +195,55 @@ class TelegramBot:
         chat_id = u.chat_id
         lang = await self.db.run(lambda s: self._chat_lang(s, chat_id), "reading chat settings")
         if u.user_id not in self.settings.telegram.allowed_users:
-            what = u.text.split()[0][:40] if u.text else u.kind
-            log.warning("telegram bot: refused %s %r from user %s (%s) in chat %s: not in telegram.allowed_users",
-                        u.kind, what, u.user_id, u.user_name, u.chat_id)
-            await self._advance(u)
-            refusal = messages.phrase(lang, "bot.refused", name=u.user_name, user_id=u.user_id)
-            if u.kind == "callback" and u.callback_id:
-                await self._quietly(self.api.answer_callback(u.callback_id, refusal, alert=True))
-            else:
-                await self._reply(u, refusal, html=False)
+            await self._refuse(u, lang)
             return
         if u.kind == "callback":
             await self._callback(u, lang)
         else:
             await self._command(u, lang)
+
+    async def _refuse(self, u: Incoming, lang: str) -> None:
+        """Someone outside ``allowed_users`` (see the module docstring): nothing changes, the attempt is
+        counted, and the answer never costs the alerts' budget or waits."""
+        assert u.chat_id is not None and u.user_id is not None
+        self.counters["refused"] += 1
+        await self._advance(u)
+        refusal = messages.phrase(lang, "bot.refused", name=u.user_name, user_id=u.user_id)
+        what = u.text.split()[0][:40] if u.text.split() else u.kind
+        now = self.clock.monotonic()
+        chat = str(u.chat_id)
+        if self._refusal_logs.due(u.chat_id, u.user_id, now):
+            self._refusal_logs.told(u.chat_id, u.user_id, now)
+            log.warning("telegram bot: refused %s %r from user %s (%s) in chat %s: not in telegram.allowed_users",
+                        u.kind, what, u.user_id, u.user_name, u.chat_id)
+        else:
+            count = self._refusal_logs.quiet(u.chat_id, u.user_id)
+            log.debug("telegram bot: refused %s %r from user %s in chat %s again (%d since the last warning)",
+                      u.kind, what, u.user_id, u.chat_id, count)
+        if u.kind == "callback":
+            if u.callback_id:      # no chat message: the button stops spinning, the budget is untouched
+                self.counters["callbacks_answered"] += 1
+                await self._quietly(self.api.answer_callback(u.callback_id, refusal, alert=True))
+            return
+        if not self.refusals.due(u.chat_id, u.user_id, now):
+            self.refusals.quiet(u.chat_id, u.user_id)
+            return
+        if self.limiter is not None and self.limiter.free(chat, now, Priority.REFUSAL) <= 0:
+            self.counters["refusals_held"] += 1   # the chat is busy: an outsider is not worth a slot
+            return
+        self.refusals.told(u.chat_id, u.user_id, now)
+        if await self._reply(u, refusal, html=False, priority=Priority.REFUSAL):
+            self.counters["refusals_sent"] += 1
+
+    async def _answer_anyway(self, u: Incoming) -> None:
+        """Handling failed (a bug): still stop the button's spinner, or say the command was not understood."""
+        if u.kind == "callback" and u.callback_id:
+            self.counters["callbacks_answered"] += 1
+            await self._quietly(self.api.answer_callback(u.callback_id, "?"))
+        elif u.kind == "command" and u.chat_id is not None and u.user_id in self.settings.telegram.allowed_users:
+            lang = await self.db.run(lambda s: self._chat_lang(s, u.chat_id or 0), "reading chat settings")
+            command = u.text.split()[0][:40] if u.text.split() else "/"
+            await self._reply(u, messages.phrase(lang, "bot.unknown", cmd=command), html=False)
 
     async def _advance(self, u: Incoming) -> None:
         now = self.clock.now()
@@ -205,15 +255,18 @@ class TelegramBot:
         except NotifyError as exc:
             log.warning("telegram bot: %s", redact(str(exc), self._secrets))
 
-    async def _reply(self, u: Incoming, text: str, *, html: bool = True, document: Path | None = None) -> None:
+    async def _reply(self, u: Incoming, text: str, *, html: bool = True, document: Path | None = None,
+                     priority: Priority = Priority.REPLY) -> bool:
+        """Send ``text`` to the chat of ``u`` within the shared rate limit at ``priority`` (a reply waits for
+        room, at most a minute). True when it was delivered."""
         if u.chat_id is None:
-            return
+            return False
         chat = str(u.chat_id)
         if self.limiter is not None:
-            wait = min(60.0, self.limiter.wait(chat, self.clock.now()))
+            wait = min(60.0, self.limiter.wait(chat, self.clock.monotonic(), priority))
             if wait > 0:
                 await self.clock.sleep(wait)
-            reserved = self.limiter.reserve(chat, self.clock.now())
+            reserved = self.limiter.reserve(chat, self.clock.monotonic())
         message = OutgoingMessage(chat_id=u.chat_id, text=text, thread_id=u.thread_id,
                                   parse_mode="HTML" if html else None,
                                   document=str(document) if document else None)
@@ -223,9 +276,10 @@ class TelegramBot:
             log.warning("telegram bot: reply to chat %s failed: %s", u.chat_id, redact(str(exc), self._secrets))
             if self.limiter is not None:
                 self.limiter.cancel(chat, reserved)
-            return
+            return False
         if self.limiter is not None:
-            self.limiter.commit(chat, reserved, self.clock.now())
+            self.limiter.commit(chat, reserved, self.clock.monotonic())
+        return True
 
     # ------------------------------------------------------------------------------------- chats & sites
 
@@ -280,7 +334,10 @@ class TelegramBot:
             return
         await self._advance(u)
         if u.callback_id:
-            await self._quietly(self.api.answer_callback(u.callback_id, "?"))
+            self.counters["callbacks_answered"] += 1
+            # a known action with a forged argument ("ack:²") is "not found"; anything else "?"
+            text = messages.phrase(lang, "bot.no_incident", id=arg[:20]) if action in ("ack", "mute", "acked") else "?"
+            await self._quietly(self.api.answer_callback(u.callback_id, text))
 
     def _acked_by(self, session: Session, u: Incoming, incident_id: int, now: datetime, lang: str) -> str:
         store_offset(session, u.update_id + 1, now)

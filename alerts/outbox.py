@@ -24,8 +24,13 @@ Invariants and decisions:
 * **Telegram's word is obeyed.** 429 ``retry_after`` is waited exactly (the row and the whole chat); a
   migrated group's new id is stored and the message resent there.
 * **Rate limits are never exceeded**: at most ``telegram.per_chat_per_minute`` messages per chat in any 60 s
-  and ``telegram.overall_per_second`` overall (:class:`RateLimiter`, on the injected clock, seeded from the
-  rows sent in the last minute so a restart does not burst).
+  and ``telegram.overall_per_second`` overall (:class:`RateLimiter`, on the injected clock's *monotonic*
+  time — a wall-clock step neither frees nor blocks a chat — seeded from the rows sent in the last minute
+  so a restart does not burst).
+* **Alerts first** (:class:`Priority`): the limiter is shared with the bot's replies, but a reply may only
+  use the chat's budget up to a lower ceiling, and a refusal to an outsider up to a lower one still — so
+  alerts and recoveries always find room, replies come before refusals, and nobody outside
+  ``allowed_users`` can spend the alerts' budget.
 * **Grouping.** Rows with the same ``group_key`` go out as one message: once any of them is due, the whole
   pending group is flushed (Alertmanager's ``group_wait``).
 * **Digest.** When messages for a chat have waited longer than ``alerts.digest_after`` (the link was down),
@@ -54,6 +59,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select, update
@@ -215,26 +221,51 @@ def resolve_target(settings: Settings, site_id: str | None, audience: str,
 # -------------------------------------------------------------------------------------------- rate limits
 
 
-class RateLimiter:
-    """Sliding-window limits on the injected clock: ``per_chat`` messages per ``chat_window`` seconds in one
-    chat, ``overall`` per ``overall_window`` seconds in total, plus a chat blocked until a time (429).
+class Priority(IntEnum):
+    """Who may use a chat's rate budget, most important first (see :class:`RateLimiter`)."""
 
-    A slot is *reserved* when a message is planned and *committed* with the time the API answered, which is
-    never earlier than when Telegram counted it; so the next message is spaced by a full window from
-    Telegram's point of view too.
+    ALERT = 0      # outbox rows: alerts, recoveries, escalations, reports
+    REPLY = 1      # the bot's answers to allowed users' commands
+    REFUSAL = 2    # "you may not use this bot" to someone outside allowed_users
+
+
+class RateLimiter:
+    """Sliding-window limits: ``per_chat`` messages per ``chat_window`` seconds in one chat, ``overall`` per
+    ``overall_window`` seconds in total, plus a chat blocked until a time (429).
+
+    Times are points on one timeline that never jumps: the dispatcher and the bot pass the clock's
+    ``monotonic()`` (a ``datetime`` is taken as its timestamp — tests of the pure logic). A slot is
+    *reserved* when a message is planned and *committed* with the time the API answered, which is never
+    earlier than when Telegram counted it; so the next message is spaced by a full window from Telegram's
+    point of view too.
+
+    **Priorities.** Every class counts every message sent, but may only send while the window holds fewer
+    than its ceiling: :attr:`Priority.ALERT` the whole budget, :attr:`Priority.REPLY` all but
+    :attr:`alert_reserve` (half of it), :attr:`Priority.REFUSAL` a fifth. So however many replies and refusals
+    go out, the alerts' share is always free, and replies get room before refusals do.
     """
 
     def __init__(self, per_chat: int, overall: int, *, chat_window: float = 60.0,
                  overall_window: float = 1.0) -> None:
         self.per_chat, self.overall = per_chat, overall
         self.chat_window, self.overall_window = chat_window, overall_window
+        self.alert_reserve = max(1, per_chat // 2) if per_chat > 1 else 0
         self._chats: dict[str, deque[float]] = {}
         self._all: deque[float] = deque()
         self._blocked: dict[str, float] = {}
 
+    def ceilings(self, priority: Priority) -> tuple[int, int]:
+        """(per chat, overall) messages the window may hold for ``priority`` to send one more."""
+        if priority is Priority.ALERT:
+            return self.per_chat, self.overall
+        if priority is Priority.REPLY:
+            return (max(1, self.per_chat - self.alert_reserve) if self.per_chat > 1 else 1,
+                    max(1, self.overall - max(1, self.overall // 3)) if self.overall > 1 else 1)
+        return max(1, self.per_chat // 5), max(1, self.overall // 5)
+
     @staticmethod
-    def _t(when: datetime) -> float:
-        return when.timestamp()
+    def _t(when: datetime | float) -> float:
+        return when.timestamp() if isinstance(when, datetime) else float(when)
 
     def _prune(self, chat: str, now: float) -> deque[float]:
         sent = self._chats.setdefault(chat, deque())
@@ -244,42 +275,44 @@ class RateLimiter:
             self._all.popleft()
         return sent
 
-    def seed(self, sends: Iterable[tuple[str, datetime]]) -> None:
+    def seed(self, sends: Iterable[tuple[str, datetime | float]]) -> None:
         """Count messages already sent (from the database) so a restart does not burst."""
-        for chat, when in sorted(sends, key=lambda s: s[1]):
-            self._chats.setdefault(chat, deque()).append(self._t(when))
-            self._all.append(self._t(when))
+        for chat, when in sorted(((c, self._t(w)) for c, w in sends), key=lambda s: s[1]):
+            self._chats.setdefault(chat, deque()).append(when)
+            self._all.append(when)
 
-    def block(self, chat: str, until: datetime) -> None:
+    def block(self, chat: str, until: datetime | float) -> None:
         self._blocked[chat] = max(self._blocked.get(chat, 0.0), self._t(until))
 
-    def wait(self, chat: str, now: datetime) -> float:
-        """Seconds until one more message may go to ``chat`` (0 = now)."""
+    def wait(self, chat: str, now: datetime | float, priority: Priority = Priority.ALERT) -> float:
+        """Seconds until one more message of ``priority`` may go to ``chat`` (0 = now)."""
         t = self._t(now)
         sent = self._prune(chat, t)
+        per_chat, overall = self.ceilings(priority)
         waits = [self._blocked.get(chat, 0.0) - t]
-        if len(sent) >= self.per_chat:
-            waits.append(sorted(sent)[len(sent) - self.per_chat] + self.chat_window - t)
-        if len(self._all) >= self.overall:
-            waits.append(sorted(self._all)[len(self._all) - self.overall] + self.overall_window - t)
+        if len(sent) >= per_chat:
+            waits.append(sorted(sent)[len(sent) - per_chat] + self.chat_window - t)
+        if len(self._all) >= overall:
+            waits.append(sorted(self._all)[len(self._all) - overall] + self.overall_window - t)
         return max(0.0, *waits)
 
-    def free(self, chat: str, now: datetime) -> int:
-        """How many messages may go to ``chat`` now."""
-        if self.wait(chat, now) > 0:
+    def free(self, chat: str, now: datetime | float, priority: Priority = Priority.ALERT) -> int:
+        """How many messages of ``priority`` may go to ``chat`` now."""
+        if self.wait(chat, now, priority) > 0:
             return 0
         t = self._t(now)
         sent = self._prune(chat, t)
-        return max(0, min(self.per_chat - len(sent), self.overall - len(self._all)))
+        per_chat, overall = self.ceilings(priority)
+        return max(0, min(per_chat - len(sent), overall - len(self._all)))
 
-    def reserve(self, chat: str, now: datetime) -> float:
+    def reserve(self, chat: str, now: datetime | float) -> float:
         t = self._t(now)
         self._prune(chat, t)
         self._chats[chat].append(t)
         self._all.append(t)
         return t
 
-    def commit(self, chat: str, reserved: float, done: datetime) -> None:
+    def commit(self, chat: str, reserved: float, done: datetime | float) -> None:
         """Replace a reservation by the time the API answered (later = more conservative)."""
         self._replace(chat, reserved, self._t(done))
 
@@ -434,7 +467,7 @@ class Dispatcher:
         tg = settings.telegram
         self.limiter = limiter or RateLimiter(tg.per_chat_per_minute, tg.overall_per_second)
         self._seeded = False
-        self._circuit_until: datetime | None = None
+        self._circuit_until: float | None = None     # monotonic
         self._network_failures = 0
         self._secrets = tuple(settings.secrets)
 
@@ -448,7 +481,7 @@ class Dispatcher:
             await self.db.run(lambda s: self._seed(s, now), "seeding rate limits")
             self._seeded = True
         recovered = await self.db.run(lambda s: self._sweep(s, now), "outbox recovery sweep")
-        if self._circuit_until is not None and now < self._circuit_until:
+        if self._circuit_until is not None and self.clock.monotonic() < self._circuit_until:
             return DispatchResult(recovered=recovered)
         plans, suppressed, waiting = await self.db.run(lambda s: self._plan_due(s, now), "planning outbox rows")
         sent = rows_sent = failed = 0
@@ -473,7 +506,13 @@ class Dispatcher:
 
     def next_wake(self) -> datetime | None:
         """When the circuit breaker lets the next attempt go (None = not open)."""
-        return self._circuit_until
+        if self._circuit_until is None:
+            return None
+        return self.clock.now() + timedelta(seconds=max(0.0, self._circuit_until - self.clock.monotonic()))
+
+    def _mono_of(self, when: datetime, now: datetime) -> float:
+        """A stored wall-clock time on the limiter's monotonic timeline (relative to ``now``)."""
+        return self.clock.monotonic() - (now - when).total_seconds()
 
     # ------------------------------------------------------------------------------------------- phases
 
@@ -486,7 +525,7 @@ class Dispatcher:
                        OutboxRow.chat_id.is_not(None))):
             parts = int(payload.get("_parts", 1)) if isinstance(payload, dict) else 1
             sends.extend([(str(chat), sent_at)] * max(1, parts))
-        self.limiter.seed(sends)
+        self.limiter.seed((chat, self._mono_of(when, now)) for chat, when in sends)
         # a 429 answered shortly before a restart still binds the chat
         rows = session.execute(
             select(OutboxRow.chat_id, DeliveryAttemptRow.time, DeliveryAttemptRow.retry_after)
@@ -495,7 +534,7 @@ class Dispatcher:
                    OutboxRow.chat_id.is_not(None)))
         for chat, when, retry_after in rows:
             if retry_after:
-                self.limiter.block(str(chat), when + timedelta(seconds=retry_after))
+                self.limiter.block(str(chat), self._mono_of(when, now) + retry_after)
 
     def _sweep(self, session: Session, now: datetime) -> int:
         """Rows stuck in ``sending`` past the lease (the dispatcher died between claim and record) go back
@@ -562,7 +601,7 @@ class Dispatcher:
         waiting = 0
         for _dest, items in sorted(per_chat.items(), key=lambda kv: min(r.event_time for r, _ in kv[1])):
             for plan_rows, target, kind in self._plan(items, now):
-                if self.limiter.free(target.chat_id, now) <= 0:
+                if self.limiter.free(target.chat_id, self.clock.monotonic()) <= 0:
                     waiting += len(plan_rows)
                     continue
                 plans.append(_Plan([r.id for r in plan_rows], target, kind))
@@ -573,7 +612,7 @@ class Dispatcher:
         limit holds it back (``plan.held``) or another dispatcher took every row."""
         # Destinations are (chat, topic); Telegram's limits are per chat, so the limiter is keyed by chat.
         target, kind = plan.target, plan.kind
-        free = self.limiter.free(target.chat_id, now)
+        free = self.limiter.free(target.chat_id, self.clock.monotonic())
         if free <= 0:
             plan.held = True
             return None
@@ -589,7 +628,7 @@ class Dispatcher:
             payload["_thread_id"] = target.thread_id
         work = _Work(target, claimed, payloads, kind if (kind == "digest" or len(claimed) > 1) else None)
         for _ in payloads:
-            work.reservations.append(self.limiter.reserve(target.chat_id, now))
+            work.reservations.append(self.limiter.reserve(target.chat_id, self.clock.monotonic()))
         return work
 
     def _plan(self, items: list[tuple[OutboxRow, Target]], now: datetime) -> list[tuple[list[OutboxRow], Target, str]]:
@@ -697,11 +736,12 @@ class Dispatcher:
                 log.exception("outbox: notifier raised an unexpected error")
                 break
         done = self.clock.now()
-        elapsed_ms = (self.clock.monotonic() - started) * 1000.0
+        done_mono = self.clock.monotonic()
+        elapsed_ms = (done_mono - started) * 1000.0
         chat_key = work.target.chat_id
         for i, r in enumerate(work.reservations):
             if i < len(deliveries):
-                self.limiter.commit(chat_key, r, done)
+                self.limiter.commit(chat_key, r, done_mono)
             else:
                 self.limiter.cancel(chat_key, r)
         if error is None:
@@ -714,13 +754,13 @@ class Dispatcher:
         await self.db.run(lambda s: self._record_failure(s, work, error, kind, done, elapsed_ms),
                           "recording a failed delivery")
         if isinstance(error, RateLimited) and error.retry_after is not None:
-            self.limiter.block(chat_key, done + timedelta(seconds=error.retry_after))
+            self.limiter.block(chat_key, done_mono + error.retry_after)
         network = kind in ("network", "timeout", "unauthorized") and not isinstance(error, RateLimited)
         if network:
             self._network_failures += 1
-            self._circuit_until = done + timedelta(seconds=self.backoff.delay(self._network_failures))
-            log.warning("outbox: %s; holding all sends until %s", redact(str(error), self._secrets),
-                        self._circuit_until.isoformat())
+            hold = self.backoff.delay(self._network_failures)
+            self._circuit_until = done_mono + hold
+            log.warning("outbox: %s; holding all sends for %.0f s", redact(str(error), self._secrets), hold)
         return False, network
 
     def _message(self, target: Target, payload: dict[str, Any]) -> OutgoingMessage:
@@ -939,5 +979,5 @@ async def wait_idle(db: Database, within: float = 10.0) -> bool:
 
 
 __all__ = ["DEAD", "PENDING", "RETRY", "SENDING", "SENT", "SUPPRESSED", "Backoff", "Composer", "DispatchResult",
-           "Dispatcher", "PlainComposer", "RateLimiter", "StorageError", "Target", "counts", "enqueue",
+           "Dispatcher", "PlainComposer", "Priority", "RateLimiter", "StorageError", "Target", "counts", "enqueue",
            "normalize_payload", "resolve_target", "summary_of"]

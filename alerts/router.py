@@ -444,6 +444,11 @@ class Router:
     def _on_monitor_started(self, session: Session, event: EventRow, now: datetime) -> None:
         return None
 
+    def _on_clock_step(self, session: Session, event: EventRow, now: datetime) -> None:
+        """A wall-clock step was corrected in the record; the IT staff hear of it from the self-warnings
+        (``alerts.selfwarn``: "the clock was set back/forward by …"), once per step."""
+        return None
+
 
 # ----------------------------------------------------------------------------------------- daily line
 

@@ -14,8 +14,9 @@ cannot carry (:class:`SelfWarnings`, a daemon component):
   man's switch's ``Date`` header) shows the wall clock more than ``monitor.clock_skew_warn`` away from the
   reference; reported once, and again when it is right (below half the limit, so a clock near the limit
   does not chatter);
-* **the clock was stepped back** (the heartbeat saw the wall clock fall behind the monotonic clock): one
-  note per step — outage durations stay correct (the engine clamps), but the operator should know;
+* **the clock was stepped** forward or back by at least ``monitor.clock_skew_warn`` (the daemon saw the wall
+  clock move apart from the monotonic clock; ``jumps`` gives the sizes): one note per step — outage
+  durations stay correct (open outages are re-expressed on the new clock), but the operator should know;
 * **the database's disk is nearly full** (≥ ``DISK_WARN_PCT``), only when no configured ``host`` check
   watches that filesystem already (it would say so itself); reported again when below ``DISK_CLEAR_PCT``.
 
@@ -79,6 +80,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "clock.off": "✅ Jam komputer monitor sudah benar lagi (selisih {amount} dibanding {source}).",
         "clock.back": "⚠️ Jam komputer monitor <b>dimundurkan {amount}</b>. Durasi gangguan tetap dihitung dengan "
                       "benar; periksa NTP bila ini berulang.",
+        "clock.forward": "⚠️ Jam komputer monitor <b>dimajukan {amount}</b>. Durasi gangguan tetap dihitung dengan "
+                         "benar; periksa NTP bila ini berulang.",
         "ahead": "lebih cepat", "behind": "lebih lambat",
         "src.telegram": "server Telegram", "src.heartbeat_url": "layanan heartbeat",
         "reason.disk": "disk penuh", "reason.locked": "database dikunci program lain",
@@ -98,6 +101,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "clock.off": "✅ The monitor computer's clock is right again ({amount} off {source}).",
         "clock.back": "⚠️ The monitor computer's clock was <b>set back by {amount}</b>. Outage durations are still "
                       "right; check NTP if this happens again.",
+        "clock.forward": "⚠️ The monitor computer's clock was <b>set forward by {amount}</b>. Outage durations are "
+                         "still right; check NTP if this happens again.",
         "ahead": "ahead", "behind": "behind",
         "src.telegram": "the Telegram servers", "src.heartbeat_url": "the heartbeat service",
         "reason.disk": "disk full", "reason.locked": "the database is locked by another program",
@@ -263,9 +268,11 @@ class SelfWarnings:
         jumps = list(self.jumps())
         new, self._jumps_seen = jumps[self._jumps_seen:], len(jumps)
         out = []
+        limit = self.settings.monitor.clock_skew_warn.total_seconds()
         for step in new:
-            if step < 0:  # forward jumps are monitor gaps and have their own message
-                out.append(self._warning("clock", "back", amount=lambda lang, s=step: format_duration(-s, lang)))
+            if abs(step) >= limit:   # smaller steps are corrected just the same, and not worth a message
+                out.append(self._warning("clock", "forward" if step > 0 else "back",
+                                         amount=lambda lang, s=step: format_duration(abs(s), lang)))
         return out
 
     def _disk(self, now: datetime) -> list[SelfWarning]:

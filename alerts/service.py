@@ -47,7 +47,7 @@ from monitor.lifecycle import Component
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from monitor.clock import Clock
+    from monitor.clock import Clock, StepWatch
     from monitor.domain import Notifier
     from monitor.settings import Settings
     from monitor.storage import Database
@@ -261,14 +261,20 @@ async def drain(settings: Settings, db: Database, clock: Clock, notifier: Notifi
 def build_alert_components(settings: Settings, db: Database, clock: Clock, notifier: Notifier, *,
                            escalation_report: EscalationReport | None = None, report_now: ReportNow | None = None,
                            name: str | None = None, poll_interval: float = 1.0,
-                           tick_interval: float = 15.0) -> list[Component]:
+                           tick_interval: float = 15.0, steps: StepWatch | None = None) -> list[Component]:
     """The alerting components in start order (see the module docstring). Each can :meth:`reload` a new
-    config (``monitor.lifecycle.Reloadable``)."""
+    config (``monitor.lifecycle.Reloadable``). ``steps`` is the daemon's clock-step watch: while a wall-clock
+    step is not yet corrected in the record, the router, dispatcher and escalation tick wait a round."""
     router = Router(settings, reports=escalation_report is not None)
     dispatcher = make_dispatcher(settings, db, clock, notifier, name=name)
     current = {"settings": settings}
 
+    def unsettled() -> bool:
+        return steps is not None and not steps.settled()
+
     async def dispatch_step() -> bool:
+        if unsettled():
+            return True
         r = await dispatcher.run_once()
         return bool(r.sent or r.rows_sent or r.failed or r.suppressed or r.recovered or r.waiting)
 
@@ -282,12 +288,16 @@ def build_alert_components(settings: Settings, db: Database, clock: Clock, notif
                              idle_interval=max(poll_interval, 4.0))
 
     async def route_step() -> int:
+        if unsettled():
+            return 1
         routed = await route_pending(db, router, clock)
         if routed:
             dispatch.wake()
         return routed
 
     async def tick_step() -> None:
+        if unsettled():
+            return
         if await escalation_round(db, current["settings"], clock, escalation_report):
             dispatch.wake()
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import resource
 import secrets
 import signal
+import socketserver
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -399,3 +402,41 @@ def bot_api_server(work: Path, *args: str) -> Iterator[dict[str, Any]]:
         yield json.loads(port_file.read_text())
     finally:
         stop_process(proc, 10)
+
+
+# ------------------------------------------------------------------------------------------- small helpers
+
+
+class ClosingListener(socketserver.ThreadingTCPServer):
+    """A loopback TCP service that accepts and closes at once (a "service port" a check finds open); shut it
+    down to make the port refuse connections."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _CloseHandler)
+
+    def serve_in_thread(self) -> ClosingListener:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+
+class _CloseHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.close()
+
+
+def pct(values: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile of sorted ``values`` (nearest rank); None when empty."""
+    return values[max(0, min(len(values), math.ceil(q * len(values))) - 1)] if values else None
+
+
+def start_daemon(cfg: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``db upgrade`` then ``run`` for ``cfg`` (``python -m monitor.cli``), its output in ``log``; stop it with
+    :func:`stop_process` by the returned process."""
+    subprocess.run([sys.executable, "-m", "monitor.cli", "db", "upgrade", "-c", str(cfg)], check=True,
+                   capture_output=True, timeout=120, env=env, cwd=ROOT)
+    with open(log, "wb") as f:
+        return subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "-c", str(cfg)], stdout=f,
+                                stderr=subprocess.STDOUT, env=env, cwd=ROOT)

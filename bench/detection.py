@@ -18,36 +18,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Outcome, bot_api_server, stop_process
+from bench.common import ROOT, ClosingListener, Outcome, bot_api_server, pct, start_daemon, stop_process
 
 NAME = "detection"
 TRAPS = 100
 POLLED = 5
 INTERVAL_S, CONFIRM_DOWN, GROUP_WAIT_S = 5, 2, 0
 IT_CHAT = -1002000000
-
-
-class _Listener(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-
-class _Close(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.request.close()
 
 
 def _config(db: Path, api_url: str, trap_port: int, ports: list[int]) -> str:
@@ -99,25 +86,20 @@ def run(opts: argparse.Namespace) -> Outcome:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(prefix="ektp-bench-detect-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
-        listeners: list[_Listener] = []
+        listeners: list[ClosingListener] = []
         daemon: subprocess.Popen[bytes] | None = None
         try:
             info = stack.enter_context(bot_api_server(work))
             control = ControlClient(info["control_url"])
             for _ in range(POLLED):
-                srv = _Listener(("127.0.0.1", free_tcp_port()), _Close)
-                threading.Thread(target=srv.serve_forever, daemon=True).start()
+                srv = ClosingListener(("127.0.0.1", free_tcp_port())).serve_in_thread()
                 listeners.append(srv)
             trap_port = free_udp_port()
             db = work / "detect.db"
             cfg = work / "detect.yaml"
             cfg.write_text(_config(db, info["url"], trap_port, [s.server_address[1] for s in listeners]))
-            subprocess.run([sys.executable, "-m", "monitor.cli", "db", "upgrade", "-c", str(cfg)], check=True,
-                           capture_output=True, timeout=120, env=env, cwd=ROOT)
             log = work / "daemon.log"
-            with open(log, "wb") as f:
-                daemon = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "-c", str(cfg)], stdout=f,
-                                          stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+            daemon = start_daemon(cfg, log, env)
             time.sleep(12)   # first runs (jitter 1 s), every device up, the alert loops running
             if daemon.poll() is not None:
                 raise RuntimeError("daemon exited: " + log.read_text()[-2000:])
@@ -150,9 +132,6 @@ def run(opts: argparse.Namespace) -> Outcome:
             for srv in listeners:
                 with contextlib.suppress(Exception):
                     srv.server_close()
-    def pct(values: list[float], q: float) -> float | None:   # nearest rank
-        return values[max(0, min(len(values), math.ceil(q * len(values))) - 1)] if values else None
-
     p50, p99 = pct(trap_lat, 0.5), pct(trap_lat, 0.99)
     out.add(f"trap → Telegram message, p99 of {TRAPS}", p99, "s", target="≤ 1 s (group_wait 0)",
             ok=p99 is not None and p99 <= 1.0 and len(trap_lat) == TRAPS,

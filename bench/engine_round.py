@@ -45,6 +45,9 @@ class Clock:
     def monotonic(self) -> float:
         return time.monotonic()
 
+    def boottime(self) -> float:
+        return time.monotonic()
+
     async def sleep(self, s: float) -> None:
         await asyncio.sleep(s)
 

@@ -86,12 +86,13 @@ class HostCheck:
         self.paths = tuple(p if Path(p).is_absolute() or base_dir is None else str(Path(base_dir) / p)
                            for p in spec.paths)
         self._boot_time: float | None = None
+        self._boot_restored = False
 
     def restore(self, metrics: Mapping[str, MetricValue], *, at: datetime | None = None) -> None:
         """Seed the previous boot time from persisted metrics, so a reboot while we were off is seen."""
         value = metrics.get("boot.time")
         if isinstance(value, int | float) and not isinstance(value, bool):
-            self._boot_time = float(value)
+            self._boot_time, self._boot_restored = float(value), True
 
     async def run(self, device: Device, *, now: datetime) -> CheckResult:
         spec = self.spec
@@ -135,13 +136,16 @@ class HostCheck:
         metrics["uptime"] = round(max(0.0, now.timestamp() - sample.boot_time))
         units["boot.time"] = "s"
         units["uptime"] = "s"
-        if self._boot_time is not None and abs(sample.boot_time - self._boot_time) > 5:
+        # Only a boot time restored from before this process started can tell of a reboot: while we run, the
+        # host has not rebooted, and the kernel's boot time (wall clock minus time since boot) moves with every
+        # wall-clock step — comparing it here would turn an NTP step into a "host booted" (issue 13).
+        if self._boot_time is not None and self._boot_restored and abs(sample.boot_time - self._boot_time) > 5:
             booted = datetime.fromtimestamp(sample.boot_time, UTC)
             observations.append(Observation(now, ObservationKind.HOST_BOOT,
                                             f"the monitor host booted at {booted:%Y-%m-%dT%H:%M:%SZ}", "selfwatch",
                                             {"boot_time": round(sample.boot_time),
                                              "previous_boot_time": round(self._boot_time)}))
-        self._boot_time = sample.boot_time
+        self._boot_time, self._boot_restored = sample.boot_time, False
         battery = sample.battery
         if battery is not None:
             metrics["battery.charge"] = round(float(battery.percent), 1)

@@ -69,6 +69,7 @@ from checks.profile_schema import (
     _Table,
 )
 from monitor.domain import ObservationKind
+from monitor.safefile import FileRefused, read_text_limited
 
 __all__ = ["MISMATCH", "BoundProfile", "Evaluation", "Profile", "ProfileError", "Sample", "load_profile",
            "merge_evaluations"]
@@ -167,19 +168,39 @@ def _param_problem(pdef: ParamDef, value: Any) -> str | None:
 # ------------------------------------------------------------------------------------------ loading
 
 
+MAX_PROFILE_BYTES = 1 << 20
+"""A profile file larger than this is refused unread (the largest built-in one is 12 KB)."""
+
+
 def load_profile(path: Path) -> Profile:
-    """Read, validate and compile one profile file. Raises :class:`ProfileError` naming the file and key."""
+    """Read, validate and compile one profile file. Raises :class:`ProfileError` naming the file and key.
+
+    The file is read through :func:`monitor.safefile.read_text_limited`: a regular file of at most
+    :data:`MAX_PROFILE_BYTES`, a symlink only to a file in the same folder. Errors quote at most one key
+    of the file (the first problem; the others are counted), never its lines: a profile folder holding a
+    symlink to ``/etc/shadow`` must not print the shadow file as "unknown keys" (issue 13)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc}") from None
+        text = read_text_limited(path, limit=MAX_PROFILE_BYTES, what="profile", within=path.parent)
+        data = yaml.safe_load(text)
+    except FileRefused as exc:
+        raise ProfileError(str(exc)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ProfileError(f"{path}{where}: YAML syntax error: {problem}") from None
+    except RecursionError:
+        raise ProfileError(f"{path}: YAML nested too deeply") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a profile is a mapping (name, title, mibs, objects, ...)")
     try:
         definition = ProfileDef.model_validate(data)
     except ValidationError as exc:
-        issues = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
-        raise ProfileError(f"{path}: {issues}") from None
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        where = ".".join(_short(p) for p in first["loc"])
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise ProfileError(f"{path}: {where}: {first['msg']}{more}") from None
     if definition.name != path.stem:
         raise ProfileError(f"{path}: name {definition.name!r} must equal the file name {path.stem!r}")
     if definition.conditions_from:
@@ -188,6 +209,12 @@ def load_profile(path: Path) -> Profile:
         return _compile(definition, path)
     except ExprError as exc:
         raise ProfileError(f"{path}: {exc}") from None
+
+
+def _short(part: object, limit: int = 40) -> str:
+    """A key path part as shown in an error: long keys (a line of some other file) are cut."""
+    text = str(part)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _inherit(d: ProfileDef, path: Path) -> ProfileDef:

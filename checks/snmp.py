@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from checks.profile import MISMATCH, BoundProfile, Evaluation, ProfileError, Sample, merge_evaluations
@@ -72,9 +72,10 @@ class SnmpCheck:
         self.choice: Choice | None = None          # what auto chose (kept until the device changes)
         self._active = 0                           # index of the plan that matched last
         self._previous: Sample | None = None
+        self._previous_mono: float | None = None   # when _previous was taken, on the monotonic clock
         self._answered = False                     # has the device answered since start / the last failure?
         self._forms: dict[str, str] = {}           # scalar OID -> the instance form the device serves
-        self._uptime: tuple[float, datetime] | None = None
+        self._uptime: tuple[float, float] | None = None   # (sysUpTime s, monotonic time read)
 
     @property
     def profile(self) -> str:
@@ -90,7 +91,15 @@ class SnmpCheck:
     def restore(self, metrics: Mapping[str, MetricValue], *, at: datetime | None = None) -> None:
         """Seed the previous sample from persisted metrics (``at``: when they were taken, if known)."""
         if metrics:
-            self._previous = Sample(dict(metrics), at)
+            self._previous, self._previous_mono = Sample(dict(metrics), at), None
+
+    def _since(self, now: datetime, mono: float) -> Sample | None:
+        """The previous sample, its time on today's wall clock: the time between two polls (counter rates,
+        "the agent restarted") is monotonic time — a wall-clock step between them is no elapsed time."""
+        prev = self._previous
+        if prev is None or self._previous_mono is None:
+            return prev
+        return Sample(prev.metrics, now - timedelta(seconds=mono - self._previous_mono))
 
     def candidates(self, device: Device) -> list[BoundProfile]:
         """The profiles ``auto`` chooses among for this device's kind, bound to the check's params."""
@@ -171,10 +180,11 @@ class SnmpCheck:
                 self._answered = False
                 return self._failure(now, start, reply.failure, alive, target, "+".join(b.name for b in plan))
             self._answered = True
-            if self.auto and self._changed(reply, now):
+            if self.auto and self._changed(reply, start):
                 return Evaluation(Status.UNKNOWN, "the device changed (another sysObjectID or a restarted agent)",
                                   ReasonCode.PROFILE_MISMATCH, mismatch=True)
-            parts = [b.evaluate(reply.scalars, reply.columns, device=device, previous=self._previous, now=now)
+            previous = self._since(now, start)
+            parts = [b.evaluate(reply.scalars, reply.columns, device=device, previous=previous, now=now)
                      for b in plan]
             if parts[0].mismatch:
                 mismatch = mismatch or parts[0]
@@ -184,7 +194,7 @@ class SnmpCheck:
             used = [b.name for i, (b, e) in enumerate(zip(plan, parts, strict=True))
                     if not e.mismatch and (i == 0 or e.metrics.keys() - {"uptime"})]
             evaluation = merge_evaluations(parts)
-            self._previous = Sample(dict(evaluation.metrics), now)
+            self._previous, self._previous_mono = Sample(dict(evaluation.metrics), now), start
             why = self.choice.why if self.auto and self.choice else self._configured_why(index)
             return CheckResult(check=self.spec.key, type=self.kind, status=evaluation.status, time=now,
                                duration_s=round(time.monotonic() - start, 4), reason=evaluation.reason,
@@ -200,8 +210,9 @@ class SnmpCheck:
             return f"configured: {names}"
         return f"configured: {self.plans[0][0].name} does not match; fallback {names}"
 
-    def _changed(self, reply: SnmpReply, now: datetime) -> bool:
-        """Auto mode: another sysObjectID than at the choice, or an agent restart (sysUpTime went back)."""
+    def _changed(self, reply: SnmpReply, mono: float) -> bool:
+        """Auto mode: another sysObjectID than at the choice, or an agent restart (sysUpTime went back, against
+        the monotonic time between the polls: a wall-clock step is no elapsed time)."""
         facts = Facts.from_reply(reply.scalars)
         changed = False
         if self.choice is not None and facts.sys_object_id and self.choice.facts.sys_object_id \
@@ -210,10 +221,9 @@ class SnmpCheck:
         if facts.uptime_s is not None:
             if self._uptime is not None:
                 previous, at = self._uptime
-                elapsed = (now - at).total_seconds()
-                if uptime_restarted(facts.uptime_s, previous, elapsed, TIMETICKS_MOD / 100):
+                if uptime_restarted(facts.uptime_s, previous, mono - at, TIMETICKS_MOD / 100):
                     changed = True
-            self._uptime = (facts.uptime_s, now)
+            self._uptime = (facts.uptime_s, mono)
         return changed
 
     def _mismatch(self, now: datetime, start: float, mismatch: Evaluation) -> CheckResult:

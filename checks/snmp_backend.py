@@ -34,6 +34,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol
 
+from checks.snmpclock import monotonic_dispatcher, restamp_v1arch
 from checks.values import SnmpValue
 from monitor.domain import SnmpCredentials
 
@@ -396,6 +397,8 @@ class PysnmpBackend:
 
         if self._engine is None:
             self._engine = v3.SnmpEngine()
+            # before any transport is added: pysnmp's own dispatcher times retries on the wall clock
+            self._engine.register_transport_dispatcher(monotonic_dispatcher()())
         creds = target.credentials
         auth_proto = getattr(v3, _AUTH_PROTOCOLS[creds.auth_protocol]) if creds.auth_protocol else v3.USM_AUTH_NONE
         priv_proto = getattr(v3, _PRIV_PROTOCOLS[creds.priv_protocol]) if creds.priv_protocol else v3.USM_PRIV_NONE
@@ -532,7 +535,8 @@ def _guarded(base: type) -> type:
       counted (a v1/v2c answer carries nothing else that ties it to the device; pysnmp matched on the
       request id alone, so anyone on the LAN could answer for a dead device);
     * a datagram that does not decode is dropped and counted — pysnmp let the decoder's exception escape
-      into the event loop, a logged traceback per garbage packet.
+      into the event loop, a logged traceback per garbage packet;
+    * timeouts and retries run on the monotonic clock (:mod:`checks.snmpclock`), not the wall clock.
 
     ``oddities(address, port)`` gives both counts for an agent, so a timed-out request can say why."""
     from pyasn1.codec.ber import decoder
@@ -541,10 +545,17 @@ def _guarded(base: type) -> type:
     from pysnmp.proto import error as proto_error
 
     class GuardedDispatcher(base):  # type: ignore[misc]
+        PROTO_DISPATCHER = monotonic_dispatcher()     # timeouts and retries on the monotonic clock
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._garbage: dict[tuple[str, int], int] = {}
             self._foreign: dict[tuple[str, int], tuple[int, str]] = {}
+
+        def send_pdu(self, *args: Any, **kwargs: Any) -> Any:
+            request_id = super().send_pdu(*args, **kwargs)
+            restamp_v1arch(self._pendingReqs, request_id)
+            return request_id
 
         def oddities(self, address: str, port: int) -> tuple[int, int]:
             return self._garbage.get((address, port), 0), self._foreign.get((address, port), (0, ""))[0]

@@ -3,21 +3,23 @@ without waiting for the next poll.
 
 Design (library-findings §1: pysnmp's own receiver drops a bad-community trap silently):
 
-* our own asyncio datagram endpoint sees every packet first. Per packet, before any decoding: a size
-  check and a token bucket (``max_per_second``; excess is counted and dropped) — a flood costs a few
-  microseconds per packet and never starves polling. Accepted packets wait in a bounded queue for one
-  worker task that yields to the event loop after each message;
+* every datagram is judged by :class:`checks.trapgate.DatagramGate` first, before any decoding: its size
+  (``max_bytes``), its source (a configured device's address or ``allowed_sources``; anything else is
+  dropped unread) and a token bucket (``max_per_second``) — a flood from strangers costs one
+  ``recvfrom_into`` and a set lookup per datagram and never starves polling. Accepted datagrams wait in a
+  bounded queue for one worker task that yields to the event loop after each message;
 * v1/v2c: the community is read with a tiny BER reader (no full decode for a bad community), compared
   in constant time, then the message is decoded with pysnmp's protocol modules. Informs are answered.
 * v3 (only when ``v3_users`` are configured): the datagram is handed to an embedded pysnmp engine
   (USM: users, keys, the sender's engine ID), whose unknown-user / wrong-digest counters tell us why a
   trap was refused;
-* every refusal — bad community, unknown v3 user, wrong key, unknown source, malformed packet, rate
-  limit — is counted (:attr:`TrapReceiver.counters`), logged once per source per ``log_interval``, and
+* every refusal — oversized, unknown source, bad community, unknown v3 user, wrong key, malformed
+  packet, rate limit — is counted (:attr:`TrapReceiver.counters`), logged once per source per ``log_interval``, and
   (bad community / v3 auth) reported once per interval as a ``TrapEvent`` with ``accepted=False``.
 
 Attribution: the source IP is looked up in :class:`TrapSources` (built from the config by
-``monitor.app.build_trap_receiver``). Several devices may share one address (a UPS card that also carries
+``monitor.app.build_trap_receiver``); a trap from an address in ``allowed_sources`` that is no device's is
+decoded and reported without a device. Several devices may share one address (a UPS card that also carries
 the SPD contact): UPS traps go to the ``ups`` devices there, contact traps to the ``spd`` devices, other
 traps to all of them; one event per device.
 
@@ -32,15 +34,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from checks.trapgate import DatagramGate, SourceFilter, norm_ip
 from checks.values import SnmpValue
 from monitor.domain import DeviceKind, DeviceRef, MetricValue, Observation, ObservationKind, TrapEvent
 from monitor.lifecycle import cancel_task
@@ -50,6 +51,7 @@ __all__ = ["TrapReceiver", "TrapRule", "TrapSource", "TrapSources", "decode_comm
 log = logging.getLogger(__name__)
 
 MAX_DATAGRAM = 65507
+DEFAULT_MAX_BYTES = 8192
 MAX_VARBINDS = 64
 SNMP_TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
@@ -100,18 +102,15 @@ class TrapSources:
     def lookup(self, ip: str) -> list[TrapSource]:
         return list(self._by_ip.get(_norm_ip(ip), ()))
 
+    def __contains__(self, ip: object) -> bool:
+        """Whether ``ip`` (normalized: :func:`checks.trapgate.norm_ip`) is a device's address."""
+        return ip in self._by_ip
+
     def __len__(self) -> int:
         return len(self._by_ip)
 
 
-def _norm_ip(address: str) -> str:
-    try:
-        ip = ipaddress.ip_address(address.strip("[]"))
-    except ValueError:
-        return address.strip().lower()
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
+_norm_ip = norm_ip
 
 
 # ------------------------------------------------------------------------------------------ mapping
@@ -376,6 +375,7 @@ class TrapCounters:
     v3_unknown_user: int = 0
     v3_auth_failed: int = 0
     unknown_source: int = 0
+    oversized: int = 0
     malformed: int = 0
     rate_limited: int = 0
     queue_full: int = 0
@@ -386,22 +386,13 @@ class TrapCounters:
         return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, receiver: TrapReceiver) -> None:
-        self.receiver = receiver
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.receiver._datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP errors for our inform responses: ignore
-        pass
-
-
 class TrapReceiver:
     """A daemon component (``name``, ``start``, ``stop``) that turns traps into :class:`TrapEvent` s.
 
     ``on_event`` is awaited for each event, one at a time, from the receiver's worker task; it should be
     quick (queue the event for the engine). Exceptions from it are counted and logged, never fatal.
+    ``allowed_sources`` (addresses or networks) may send traps besides the devices in ``sources``;
+    datagrams longer than ``max_bytes`` are dropped unread.
     """
 
     name = "traps"
@@ -409,82 +400,67 @@ class TrapReceiver:
     def __init__(self, *, listen: tuple[str, int], communities: Sequence[str], sources: TrapSources,
                  on_event: OnEvent, v3_users: Sequence[Any] = (), max_per_second: int = 2000,
                  log_interval: float = 300.0, queue_size: int | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, allowed_sources: Sequence[str] = (),
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.listen = listen
         self._communities = [c.encode() for c in communities if c]
         self.sources = sources
+        self.allowed_sources = tuple(allowed_sources)
         self.on_event = on_event
         self.v3_users = list(v3_users)
         self.max_per_second = max(1, max_per_second)
         self.log_interval = log_interval
         self.counters = TrapCounters()
         self._now = now or (lambda: datetime.now(UTC))
-        self._queue: deque[tuple[bytes, tuple[str, int]]] = deque()
-        self._queue_max = queue_size or min(10000, 2 * self.max_per_second)
         self._wakeup = asyncio.Event()
-        self._tokens = float(self.max_per_second)
-        self._refill_at = time.monotonic()
-        self._transport: asyncio.DatagramTransport | None = None
+        self.gate = DatagramGate(counters=self.counters, sources=SourceFilter(sources, allowed_sources),
+                                 max_bytes=min(max_bytes, MAX_DATAGRAM), max_per_second=self.max_per_second,
+                                 queue_max=queue_size or min(10000, 2 * self.max_per_second),
+                                 log_once=self._log_once, wakeup=self._wakeup)
         self._worker: asyncio.Task[None] | None = None
         self._logged: dict[tuple[str, str], tuple[float, int]] = {}
         self._v3: _V3Engine | None = None
         self.address: tuple[str, int] | None = None
 
+    def adopt(self, other: TrapReceiver) -> None:
+        """Take the attribution (devices' addresses, allowed sources) of a receiver built from a reloaded
+        config whose ``traps`` section did not change: the socket stays open, nothing is missed."""
+        self.sources = other.sources
+        self.allowed_sources = other.allowed_sources
+        self.gate.sources = other.gate.sources
+
     # -- lifecycle
     async def start(self) -> None:
-        if self._transport is not None:
+        if self.gate.address is not None:
             return
-        loop = asyncio.get_running_loop()
         host, port = self.listen
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=(host, port))
-        self._transport = transport
-        sockname = transport.get_extra_info("sockname")
-        self.address = (str(sockname[0]), int(sockname[1]))
+        self.address = self.gate.open(host, port)
         if self.v3_users:
-            self._v3 = _V3Engine(self.v3_users, transport)
+            self._v3 = _V3Engine(self.v3_users, self.gate.sendto)
         self._worker = asyncio.create_task(self._run(), name="trap-receiver")
-        log.info("trap receiver listening on %s:%d (%d communities, %d v3 users, %d source addresses)",
-                 self.address[0], self.address[1], len(self._communities), len(self.v3_users), len(self.sources))
+        log.info("trap receiver listening on %s:%d (%d communities, %d v3 users, %d source addresses, "
+                 "%d allowed sources)", self.address[0], self.address[1], len(self._communities), len(self.v3_users),
+                 len(self.sources), len(self.allowed_sources))
 
     async def stop(self) -> None:
         worker, self._worker = self._worker, None
         await cancel_task(worker)
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self.gate.close()
+        self.gate.address = None
         if self._v3 is not None:
             self._v3.close()
             self._v3 = None
 
-    # -- hot path: no decoding here
-    def _datagram(self, data: bytes, addr: Any) -> None:
-        c = self.counters
-        c.received += 1
-        now = time.monotonic()
-        self._tokens = min(float(self.max_per_second), self._tokens + (now - self._refill_at) * self.max_per_second)
-        self._refill_at = now
-        source = (str(addr[0]), int(addr[1]))
-        if self._tokens < 1.0:
-            c.rate_limited += 1
-            self._log_once("rate", "*", f"more than {self.max_per_second} traps/s: dropping the excess")
-            return
-        self._tokens -= 1.0
-        if not data or len(data) > MAX_DATAGRAM:
-            c.malformed += 1
-            return
-        if len(self._queue) >= self._queue_max:
-            c.queue_full += 1
-            self._log_once("queue", "*", "trap queue full: dropping")
-            return
-        self._queue.append((data, source))
-        self._wakeup.set()
-
     async def _run(self) -> None:
+        queue, refusals = self.gate.queue, self.gate.refusals
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._queue:
-                data, source = self._queue.popleft()
+            while refusals:
+                ip, why = refusals.popleft()
+                await self._emit_refused(ip, "?", why)
+            while queue:
+                data, source = queue.popleft()
                 try:
                     await self._handle(data, source)
                 except Exception:  # a bug must not stop the receiver
@@ -516,8 +492,8 @@ class TrapReceiver:
             c.malformed += 1
             self._log_once("malformed", ip, f"malformed trap ({type(exc).__name__})")
             return
-        if decoded.inform_response is not None and self._transport is not None:
-            self._transport.sendto(decoded.inform_response, source)
+        if decoded.inform_response is not None:
+            self.gate.sendto(decoded.inform_response, source)
         await self._accept(ip, decoded)
 
     async def _handle_v3(self, data: bytes, source: tuple[str, int]) -> None:
@@ -559,9 +535,7 @@ class TrapReceiver:
         received = self._now()
         varbinds = tuple((oid, _text(v)) for oid, v in decoded.varbinds.items())
         targets: list[TrapSource | None]
-        if not sources:
-            c.unknown_source += 1
-            self._log_once("source", ip, f"trap {name} from an address no device uses")
+        if not sources:   # an allowed source that is no device (the gate refused every other address)
             targets = [None]
         else:
             preferred = [s for s in sources if category in ("ups", "spd") and s.kind.value == category]
@@ -598,7 +572,10 @@ class TrapReceiver:
             self._logged[key] = (last, suppressed + 1)
             return False
         extra = f" ({suppressed} more since the last message)" if suppressed else ""
-        log.warning("trap receiver: %s from %s%s", message, source, extra)
+        if source == "*":
+            log.warning("trap receiver: %s%s", message, extra)
+        else:
+            log.warning("trap receiver: %s from %s%s", message, source, extra)
         if len(self._logged) > 10000:
             self._logged.clear()
         self._logged[key] = (now, 0)
@@ -617,7 +594,7 @@ _USM_STATS = ("usmStatsUnknownUserNames", "usmStatsWrongDigests", "usmStatsDecry
 class _V3Engine:
     """An embedded pysnmp v3arch engine fed one datagram at a time (USM needs its state machine)."""
 
-    def __init__(self, users: Sequence[Any], transport: asyncio.DatagramTransport) -> None:
+    def __init__(self, users: Sequence[Any], sendto: Callable[[bytes, tuple[str, int]], None]) -> None:
         from pysnmp.carrier.asyncio.base import AbstractAsyncioTransport
         from pysnmp.carrier.asyncio.dgram import udp
         from pysnmp.entity import config, engine
@@ -625,15 +602,16 @@ class _V3Engine:
         from pysnmp.hlapi.v3arch import asyncio as v3
 
         from checks.snmp_backend import _AUTH_PROTOCOLS, _PRIV_PROTOCOLS, _convert
+        from checks.snmpclock import monotonic_dispatcher
 
         self._convert = _convert
-        outer = transport
 
         class Bridge(AbstractAsyncioTransport):  # type: ignore[misc]
             def send_message(self, outgoing: bytes, address: Any) -> None:
-                outer.sendto(bytes(outgoing), (str(address[0]), int(address[1])))
+                sendto(bytes(outgoing), (str(address[0]), int(address[1])))
 
         self.engine = engine.SnmpEngine()
+        self.engine.register_transport_dispatcher(monotonic_dispatcher()())   # cache expiry on monotonic ticks
         self.bridge = Bridge()
         self.domain = udp.DOMAIN_NAME
         config.add_transport(self.engine, udp.DOMAIN_NAME, self.bridge)

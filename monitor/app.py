@@ -166,11 +166,13 @@ def build_trap_receiver(settings: Settings, on_event: Callable[[TrapEvent], Awai
 
     ``on_event`` is awaited for every :class:`~monitor.domain.TrapEvent`, including refused ones
     (``accepted=False``, once per source per 5 minutes). ``receiver.counters`` counts everything.
-    Hostnames in device addresses are not resolved: traps are matched by IP address.
+    Hostnames in device addresses are not resolved: traps are matched by IP address, and a datagram from
+    an address that is no device's (nor in ``traps.allowed_sources``) is dropped before it is decoded.
     """
     from checks.traps import TrapReceiver
 
     traps = settings.traps
     return TrapReceiver(listen=traps.address, communities=[c.get_secret_value() for c in traps.communities],
                         sources=build_trap_sources(settings), on_event=on_event, v3_users=traps.v3_users,
-                        max_per_second=traps.max_per_second)
+                        max_per_second=traps.max_per_second, allowed_sources=traps.allowed_sources,
+                        max_bytes=traps.max_bytes)

@@ -27,6 +27,11 @@ observation            kind (ObservationKind), text, values{}, source (poll/trap
 monitor_gap            started_at, ended_at, duration_s, reason (process_stopped/host_rebooted/clock_jump),
                        boot_time
 monitor_started        version, pid
+clock_step             size_s (positive: the wall clock jumped forward), direction (forward/back), before, after
+                       (the old and the new wall time at the detection), outage_ids and incident_ids (open
+                       ones, whose start was re-expressed on the new clock), evidence_moved, outbox_moved,
+                       mutes_moved — written by the daemon when NTP steps the wall clock (issue 13); a suspend
+                       is a ``monitor_gap`` (reason clock_jump) instead
 =====================  =====================================================================================
 
 An evidence item (in ``evidence[]``) is ``{"time", "device", "kind", "text", "source", "values"}`` —
@@ -82,3 +87,4 @@ class EventKind(StrEnum):
     OBSERVATION = "observation"
     MONITOR_GAP = "monitor_gap"
     MONITOR_STARTED = "monitor_started"
+    CLOCK_STEP = "clock_step"

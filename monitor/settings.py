@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import ipaddress
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, time, timedelta
@@ -323,6 +324,20 @@ class TrapSettings(_Model):
     communities: tuple[SecretStr, ...] = ()
     v3_users: tuple[TrapUser, ...] = ()
     max_per_second: int = Field(2000, ge=1, description="excess traps are counted and dropped")
+    allowed_sources: tuple[str, ...] = Field(default=(), description="addresses or networks (10.0.0.0/24) that "
+                                             "may send traps besides the devices; everything else is dropped unread")
+    max_bytes: int = Field(8192, ge=484, le=65507, description="longer datagrams are dropped unread and counted")
+
+    @field_validator("allowed_sources")
+    @classmethod
+    def _sources(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.20.0.5 or 10.20.0.0/24)") \
+                    from None
+        return tuple(item.strip() for item in v)
 
     @property
     def address(self) -> tuple[str, int]:

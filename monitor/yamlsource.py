@@ -15,12 +15,22 @@ It also brings secrets in without putting them in the file:
   fill variables the process environment does not already set.
 
 Relative paths are resolved against the config file's directory.
+
+Files are not trusted (:mod:`monitor.safefile`): the config, secret files and the env file must be regular
+files of bounded size (:data:`MAX_CONFIG_BYTES`, :data:`MAX_SECRET_BYTES`, :data:`MAX_ENV_BYTES`); a secret
+or env file that is a symlink is followed only within its own folder; an error names the file and the
+problem and never quotes a secret or env file's content. A secret — from a file, the environment or the
+YAML — that holds a line break or another control character is an error at its key: such a token would be
+sent in every request and refused for ever. A config with more than :data:`MAX_OWN_VALUES` values is
+refused by size while it is being read (streamed, so the refusal needs neither the time nor the memory a
+full parse would).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +39,20 @@ from typing import Any
 import yaml
 
 from monitor.errors import ConfigIssue
+from monitor.safefile import FileRefused, human_size, read_limited, read_text_limited
 
 Loc = tuple[str | int, ...]
 
 SECRET_KEYS = frozenset({"bot_token", "community", "auth_key", "priv_key", "heartbeat_url", "token", "password"})
+SECRET_LISTS = frozenset({"communities"})
+"""Keys whose list items are secrets (``traps.communities``)."""
+MAX_CONFIG_BYTES = 16 << 20
+"""A config file larger than this is refused before it is parsed (a national config of 10,000 devices is
+about 1.5 MB)."""
+MAX_OWN_VALUES = 1_000_000
+"""Keys and values a config may hold (10,000 devices are about 230,000)."""
+MAX_SECRET_BYTES = 4096
+MAX_ENV_BYTES = 64 << 10
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -129,8 +149,43 @@ def _shape_problem(node: yaml.Node) -> tuple[int, str] | None:
     except _Cycle as cycle:
         return cycle.line, "a YAML alias refers to the value that contains it (a loop)"
     own = len(sizes)   # distinct nodes: what the file itself holds (an alias adds no node)
+    # (the file's own size is bounded before this, by _too_many_values: what is left is alias expansion)
     if expanded > MAX_TOTAL or (expanded > MAX_VALUES and expanded > ALIAS_RATIO * own):
         return 1, f"the file expands to more than {MAX_VALUES:,} values through YAML aliases"
+    return None
+
+
+def _too_many_values(text: str) -> tuple[int, str] | None:
+    """(line, message) when the document holds more than :data:`MAX_OWN_VALUES` keys and values. Counted on
+    the parser's event stream, which is cheap and keeps nothing: a file of millions of tiny values is refused
+    in about a second instead of being built into millions of objects first. Syntax errors are left to the
+    full parse that follows."""
+    loader = _Loader(text)
+    count = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.ScalarEvent | yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                count += 1
+                if count > MAX_OWN_VALUES:
+                    mark = event.start_mark
+                    return ((mark.line + 1) if mark is not None else 1,
+                            f"the file holds more than {MAX_OWN_VALUES:,} keys and values ({human_size(len(text))}); "
+                            "a config this large is not supported")
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
+def secret_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a secret (a line break or another control character), or None. Never quotes it."""
+    for i, ch in enumerate(value):
+        if ch in "\r\n":
+            return f"holds a line break (character {i + 1}); a secret is one line"
+        if unicodedata.category(ch) == "Cc":
+            return f"holds a control character (U+{ord(ch):04X} at character {i + 1})"
     return None
 
 
@@ -164,8 +219,10 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], issues: list[ConfigI
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines; raises :class:`FileRefused` (never quoting the file) when it cannot be used."""
     env: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    text = read_text_limited(path, limit=MAX_ENV_BYTES, what="env file", within=path.parent)
+    for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -192,7 +249,7 @@ class _Expander:
             name, default = m.group(1), m.group(2)
             got = self.env.get(name)
             if got:
-                if loc and loc[-1] in SECRET_KEYS:
+                if self.is_secret(loc):
                     self.src.secrets.add(got)
                 return got
             if default is not None:
@@ -201,9 +258,20 @@ class _Expander:
             return ""
         return _VAR.sub(repl, value)
 
+    @staticmethod
+    def is_secret(loc: Loc) -> bool:
+        return bool(loc) and (loc[-1] in SECRET_KEYS or (len(loc) >= 2 and isinstance(loc[-1], int)
+                                                          and loc[-2] in SECRET_LISTS))
+
     def value(self, value: Any, loc: Loc) -> Any:
         if isinstance(value, str):
-            return self.string(value, loc)
+            text = self.string(value, loc)
+            if self.is_secret(loc):
+                problem = secret_problem(text)
+                if problem is not None:
+                    self.issues.append(self.src.issue(loc, f"the secret {problem}"))
+                    return ""
+            return text
         if isinstance(value, list):
             return [self.value(v, (*loc, i)) for i, v in enumerate(value)]
         if isinstance(value, dict):
@@ -230,12 +298,17 @@ class _Expander:
         if not path.is_absolute():
             path = self.base / path
         try:
-            secret = path.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            self.issues.append(self.src.issue(loc, f"cannot read secret file {path}: {exc.strerror or exc}"))
+            secret = read_text_limited(path, limit=MAX_SECRET_BYTES, what="secret file",
+                                       within=path.parent).rstrip("\r\n")
+        except FileRefused as exc:
+            self.issues.append(self.src.issue(loc, str(exc)))
             return ""
         if not secret:
             self.issues.append(self.src.issue(loc, f"secret file {path} is empty"))
+        problem = secret_problem(secret)
+        if problem is not None:
+            self.issues.append(self.src.issue(loc, f"secret file {path} {problem}"))
+            return ""
         self.src.secrets.add(secret)
         return secret
 
@@ -249,15 +322,18 @@ def read_source(path: str | os.PathLike[str],
     file = str(path)
     issues: list[ConfigIssue] = []
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        return Source(file, None), [ConfigIssue(file, None, "", f"cannot read config file: {exc}")]
+        raw = read_limited(path, limit=MAX_CONFIG_BYTES, what="config file")
+    except FileRefused as exc:
+        return Source(file, None), [ConfigIssue(file, None, "", exc.unlocated())]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad_line = raw[:exc.start].count(b"\n") + 1
         return Source(file, None), [ConfigIssue(file, bad_line, "", f"not UTF-8 text (byte {exc.start + 1}); save "
                                                                     "the file as UTF-8")]
+    crowded = _too_many_values(text)
+    if crowded is not None:
+        return Source(file, None), [ConfigIssue(file, crowded[0], "", crowded[1])]
     try:
         node = yaml.compose(text, Loader=_Loader)
     except RecursionError:
@@ -299,8 +375,8 @@ def read_source(path: str | os.PathLike[str],
         env_path = env_path if env_path.is_absolute() else base / env_path
         try:
             env.update(_read_env_file(env_path))
-        except OSError as exc:
-            issues.append(src.issue(("env_file",), f"cannot read env file {env_path}: {exc.strerror or exc}"))
+        except FileRefused as exc:
+            issues.append(src.issue(("env_file",), str(exc)))
     env.update(os.environ if environ is None else environ)
     src.data = _Expander(src, env, base, issues).value(data, ())
     return src, issues

@@ -42,12 +42,16 @@ class FakeClock:
     def __init__(self, start: datetime = T0) -> None:
         self._now = start
         self._mono = 1000.0
+        self._suspended = 0.0
 
     def now(self) -> datetime:
         return self._now
 
     def monotonic(self) -> float:
         return self._mono
+
+    def boottime(self) -> float:
+        return self._mono + self._suspended
 
     async def sleep(self, seconds: float) -> None:
         self.advance(seconds)
@@ -58,9 +62,20 @@ class FakeClock:
         self._mono += max(0.0, seconds)
         return self._now
 
+    def set(self, when: datetime) -> datetime:
+        """Move to wall time ``when`` as time passing would (the monotonic clock moves along); moving back is
+        a wall-clock step."""
+        return self.advance((when - self._now).total_seconds())
+
     def jump(self, seconds: float) -> datetime:
         """Step the wall clock only (an NTP step); the monotonic clock does not move."""
         self._now += timedelta(seconds=seconds)
+        return self._now
+
+    def suspend(self, seconds: float) -> datetime:
+        """The machine sleeps: the wall clock and boot time move on, the monotonic clock stands still."""
+        self._now += timedelta(seconds=seconds)
+        self._suspended += seconds
         return self._now
 
 

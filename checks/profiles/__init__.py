@@ -53,7 +53,12 @@ class ProfileCatalog:
             close = difflib.get_close_matches(name, self.names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise KeyError(f"unknown profile {name!r}{hint}")
-        mtime = path.stat().st_mtime
+        from checks.profile import ProfileError
+
+        try:
+            mtime = path.stat().st_mtime
+        except OSError as exc:   # a symlink to nothing, a file removed since the folder was listed
+            raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
         cached = self._cache.get(path)
         if cached is not None and cached[0] == mtime:
             return cached[1]

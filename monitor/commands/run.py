@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from monitor import app
-from monitor.clock import Clock, SystemClock
+from monitor.clock import Clock, StepWatch, SystemClock
 from monitor.daemon.core import CheckBuilder, Daemon, TrapCallback
 from monitor.domain import Check, DeviceRef
 from monitor.lifecycle import Component
@@ -67,12 +67,13 @@ def _trap_receiver(settings: Settings, on_event: TrapCallback) -> Component | No
 
 def build_daemon(settings: Settings, db: Database, *, config_path: str, extra: Sequence[Component] = (),
                  on_reload: Callable[[Settings], None] | None = None,
-                 build_checks: CheckBuilder | None = None) -> Daemon:
+                 build_checks: CheckBuilder | None = None, clock: Clock | None = None,
+                 steps: StepWatch | None = None) -> Daemon:
     """The daemon for ``settings`` with the real checks and trap receiver (composition root)."""
     checks = _Checks()
     return Daemon(settings, db, build_checks=build_checks or checks, loader=app.load_config,
                   config_path=config_path, trap_receiver=_trap_receiver, extra=extra, on_reload=on_reload,
-                  cleanup=[checks.close])
+                  cleanup=[checks.close], clock=clock, steps=steps)
 
 
 class _ExtraComponents:
@@ -83,7 +84,7 @@ class _ExtraComponents:
 
     def __init__(self, settings: Settings, db: Database, clock: Clock,
                  jumps: Callable[[], Sequence[float]] = lambda: (),
-                 daemon: Callable[[], Daemon | None] = lambda: None) -> None:
+                 daemon: Callable[[], Daemon | None] = lambda: None, steps: StepWatch | None = None) -> None:
         from alerts.selfwarn import SelfWarnings
         from alerts.service import build_alert_components
         from alerts.telegram import TelegramNotifier
@@ -104,7 +105,7 @@ class _ExtraComponents:
             self.weekly.deliver = outbox_deliver(lambda: self.weekly.settings, db, clock)
             self.components = build_alert_components(settings, db, clock, self.notifier,
                                                      escalation_report=self.reports.escalation_report,
-                                                     report_now=self.reports.report_now)
+                                                     report_now=self.reports.report_now, steps=steps)
         self.components.append(self.weekly)
         # the monitor watching itself (issue 9): its own warnings, the dead man's switch, a clock reference
         self.selfwarn = SelfWarnings(settings, db, clock, self.notifier, jumps=jumps)
@@ -195,8 +196,10 @@ def main(args: argparse.Namespace) -> int:
 
 async def _serve(settings: Settings, db: Database, config_path: str, reloaded: Callable[[Settings], None]) -> int:
     holder: list[Daemon] = []
-    extra = _ExtraComponents(settings, db, SystemClock(),
-                             jumps=lambda: holder[0].selfwatch.jumps if holder and holder[0].selfwatch else [],
+    clock = SystemClock()
+    steps = StepWatch(clock)     # one for the process: the daemon corrects the record, the alerts wait for it
+    extra = _ExtraComponents(settings, db, clock, steps=steps,
+                             jumps=lambda: [s.size_s for s in steps.steps if s.stepped],
                              daemon=lambda: holder[0] if holder else None)
     pending: set[asyncio.Task[None]] = set()
 
@@ -206,7 +209,8 @@ async def _serve(settings: Settings, db: Database, config_path: str, reloaded: C
         pending.add(task)
         task.add_done_callback(pending.discard)
 
-    daemon = build_daemon(settings, db, config_path=config_path, extra=extra.components, on_reload=on_reload)
+    daemon = build_daemon(settings, db, config_path=config_path, extra=extra.components, on_reload=on_reload,
+                          clock=clock, steps=steps)
     holder.append(daemon)
     try:
         return await daemon.run()

@@ -2,8 +2,11 @@
 
 Core components, started in this order and stopped in reverse:
 
-1. :class:`~monitor.daemon.pipeline.Pipeline` — the one path from results and traps to the database;
-2. :class:`~monitor.daemon.selfwatch.SelfWatch` — heartbeat and clock jumps;
+1. :class:`~monitor.daemon.pipeline.Pipeline` — the one path from results and traps to the database (it also
+   applies wall-clock steps, in order with the record: :mod:`monitor.daemon.clocksteps`);
+2. :class:`~monitor.daemon.clocksteps.ClockWatch` — reads the clocks every second, so a step is applied and
+   the schedule re-planned promptly even when nothing else happens; and
+   :class:`~monitor.daemon.selfwatch.SelfWatch` — the heartbeat;
 3. housekeeping — re-infers open outages' causes as time passes, rolls samples up and prunes them;
 4. the trap receiver (built by the composition root; its callback is the pipeline's ``submit_trap``);
 5. :class:`~monitor.daemon.scheduler.CheckScheduler` — the checks, whose results go to the pipeline.
@@ -30,14 +33,15 @@ import inspect
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor import __version__
-from monitor.clock import Clock, SystemClock, utc
+from monitor.clock import Clock, ClockStep, StepWatch, SystemClock, utc
+from monitor.daemon.clocksteps import ClockWatch
 from monitor.daemon.pipeline import Pipeline
 from monitor.daemon.recorder import Recorder, prune_samples, rollup_samples
 from monitor.daemon.scheduler import CheckKey, CheckScheduler
@@ -95,19 +99,20 @@ class Housekeeping(TaskComponent):
         self.daemon = daemon
         self.sweep_interval = sweep_interval
         self._task: asyncio.Task[None] | None = None
-        self._last_rollup: datetime | None = None
+        self._last_rollup: float | None = None     # monotonic: an hour is an hour, whatever the wall clock does
 
     async def run_once(self) -> None:
         d = self.daemon
         now = d.clock.now()
-        changed = await d.pipeline.call(lambda s, w: d.pipeline.recorder.sweep(s, w, now))
+        changed = await d.pipeline.call(lambda s, w: d.pipeline.recorder.sweep(s, w, d.clock.now()))
         if changed:
             log.info("housekeeping: %d outage cause(s) updated", changed)
-        if self._last_rollup is None or now - self._last_rollup >= timedelta(hours=1):
+        mono = d.clock.monotonic()
+        if self._last_rollup is None or mono - self._last_rollup >= 3600.0:
             retention = d.settings.database.sample_retention_days
             hours = await d.pipeline.call(lambda s, _w: rollup_samples(s, now))
             pruned = await d.pipeline.call(lambda s, _w: prune_samples(s, now, retention))
-            self._last_rollup = now
+            self._last_rollup = mono
             if hours or pruned:
                 log.info("samples: %d hour(s) rolled up, %d raw sample(s) older than %d days pruned",
                          hours, pruned, retention)
@@ -134,7 +139,7 @@ class Daemon:
                  extra: Sequence[Component] = (), on_reload: Callable[[Settings], None] | None = None,
                  monitor_name: str = "monitor", boot_time: Callable[[], datetime] = host_boot_time,
                  sweep_interval: float = 30.0, batch_delay: float = 0.2,
-                 cleanup: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
+                 cleanup: Sequence[Callable[[], Awaitable[None]]] = (), steps: StepWatch | None = None) -> None:
         self.settings = settings
         self.db = database
         self.build_checks = build_checks
@@ -152,6 +157,8 @@ class Daemon:
         self.pipeline: Pipeline = None  # type: ignore[assignment]  # set by start()
         self.scheduler: CheckScheduler = None  # type: ignore[assignment]
         self.selfwatch: SelfWatch = None  # type: ignore[assignment]
+        self.steps = steps if steps is not None else StepWatch(self.clock)   # shared with the alerting side
+        self.clockwatch: ClockWatch = None  # type: ignore[assignment]
         self.traps: Component | None = None
         self.checks: Mapping[CheckKey, Check] = {}
         self.last_runs: dict[CheckKey, tuple[datetime, float]] = {}
@@ -163,6 +170,15 @@ class Daemon:
     @property
     def world(self) -> World:
         return self.pipeline.world
+
+    @property
+    def clock_steps(self) -> list[ClockStep]:
+        """Every wall-clock step and suspend found since the start (oldest first)."""
+        return list(self.steps.steps)
+
+    def _replan(self, step: ClockStep) -> None:
+        if self.scheduler is not None:
+            self.scheduler.replan()
 
     # ------------------------------------------------------------------------------ start / stop
 
@@ -185,15 +201,19 @@ class Daemon:
         self.checks = checks
         self._restore_metrics(world)
         self.scheduler = CheckScheduler(settings, checks, self._submit, self.clock)
+        self.steps.observe()                              # the reference reading: steps from here on
+        if self._replan not in self.steps.listeners:
+            self.steps.listeners.append(self._replan)
         self.pipeline = Pipeline(self.db, recorder, policy, world, self.clock, batch_delay=self.batch_delay,
-                                 poll_soon=self.scheduler.poll_soon, on_written=self._wake_extras)
+                                 poll_soon=self.scheduler.poll_soon, on_written=self._wake_extras, steps=self.steps)
+        self.clockwatch = ClockWatch(self.steps, self.pipeline.drain)
         self.selfwatch = SelfWatch(self.pipeline.call, self.clock, interval=settings.monitor.heartbeat_interval,
-                                   skew_warn=settings.monitor.clock_skew_warn, recorder=lambda: self.pipeline.recorder,
-                                   monitor_name=self.monitor_name, on_jump=lambda _s: self.scheduler.replan())
+                                   monitor_name=self.monitor_name)
         self.traps = self.trap_builder(settings, self.pipeline.submit_trap) if self.trap_builder else None
         try:
             await self._start(self.pipeline)
             await self.pipeline.reconfigure(recorder, policy)  # new devices; close outages of removed ones
+            await self._start(self.clockwatch)
             await self._start(self.selfwatch)
             await self._start(self.housekeeping)
             if self.traps is not None:
@@ -224,9 +244,9 @@ class Daemon:
             if callable(wake):
                 wake()
 
-    def _submit(self, ref: DeviceRef, result: Any) -> None:
+    def _submit(self, ref: DeviceRef, result: Any, mono: float | None = None) -> None:
         self.last_runs[(ref, result.check)] = (result.time, result.duration_s)
-        self.pipeline.submit_result(ref, result)
+        self.pipeline.submit_result(ref, result, mono)
 
     def _restore_metrics(self, world: World) -> None:
         """Seed checks that keep history (counters, uptime) with the last persisted metrics."""
@@ -351,6 +371,13 @@ class Daemon:
                 if self.traps is not None:
                     await self.traps.start()
                     self._started.insert(self._started.index(self.scheduler), self.traps)
+            elif self.traps is not None and self.trap_builder is not None:
+                # same trap settings, maybe other devices: the running receiver takes the new addresses (it
+                # refuses unknown sources unread, so a new device's traps would otherwise be dropped)
+                fresh = self.trap_builder(new, self.pipeline.submit_trap)
+                adopt = getattr(self.traps, "adopt", None)
+                if fresh is not None and callable(adopt):
+                    adopt(fresh)
             self.selfwatch.interval = new.monitor.heartbeat_interval
             for c in self.extra:
                 if isinstance(c, Reloadable):

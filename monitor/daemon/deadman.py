@@ -124,7 +124,7 @@ class _HttpLoop(TaskComponent):
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         session: aiohttp.ClientSession = self._session  # type: ignore[assignment]
         self.requests += 1
-        sent = self.clock.now()
+        started = self.clock.monotonic()   # the round trip is a duration: monotonic, whatever the wall clock does
         try:
             async with session.request(self.method, self.url, allow_redirects=False,
                                        headers={"User-Agent": "ektp-monitor"}) as rsp:
@@ -136,6 +136,7 @@ class _HttpLoop(TaskComponent):
             self._failed(type(exc).__name__)
             return None
         received = self.clock.now()
+        sent = received - timedelta(seconds=max(0.0, self.clock.monotonic() - started))
         reading = skew_from_date(date, sent, received)
         if reading is not None and self.on_reading is not None:
             self.on_reading(ClockReading(received, reading[0], self.source, reading[1]))

@@ -14,6 +14,14 @@ Observations are deduplicated here: a condition a check keeps reporting (on batt
 recorded when it begins, not on every poll; events (a strike, a reboot) each time they happen; a trap
 each time, except an identical one within :data:`TRAP_DEDUP`.
 
+**Clock steps.** The pipeline owns the daemon's :class:`~monitor.clock.StepWatch`: before each batch it reads
+the clocks and applies every wall-clock step (or suspend) found since the last batch, before anything of
+the batch (:mod:`monitor.daemon.clocksteps`). A result carries the monotonic instant of its tick and a trap
+the instant it was queued; a result or trap read on the old wall clock is re-expressed on the new one, so
+nothing read on one clock is ever applied to state held on the other. (One limit: when the database cannot be
+written at the moment of a step, results held in memory from before it are written with the times they
+were read with.)
+
 Device states (``device_states``) are written when something a restart or a reader needs changed — a
 status, a confirmed or pending check status, a reason, an outage, flapping, a condition — and otherwise at
 most every :data:`PERSIST_EVERY` (the latest metrics and check times; issue 8: rewriting 10,000 states a
@@ -26,15 +34,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from monitor.clock import Clock
+from monitor.clock import STEP_TOLERANCE, Clock, ClockStep, StepWatch
+from monitor.daemon.clocksteps import record_step, record_suspend
 from monitor.daemon.recorder import NOTABLE_KINDS, NOTABLE_TRAP_KINDS, Batch, NewObservation, Recorder
 from monitor.domain import CheckResult, DeviceRef, Observation, ObservationKind, TrapEvent
 from monitor.engine.state import (
@@ -46,6 +56,7 @@ from monitor.engine.state import (
     apply_trap,
     reconcile,
 )
+from monitor.engine.timeshift import shift_world
 from monitor.errors import StorageError
 from monitor.storage import Database
 
@@ -67,11 +78,13 @@ POLL_AFTER_TRAP = frozenset({_K.ON_BATTERY, _K.LOW_BATTERY, _K.ON_MAINS, _K.SPD_
 class _Result:
     ref: DeviceRef
     result: CheckResult
+    mono: float | None = None      # monotonic instant of the tick
 
 
 @dataclass(frozen=True, slots=True)
 class _Trap:
     trap: TrapEvent
+    mono: float | None = None      # monotonic instant it was queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +122,10 @@ class Pipeline:
                  batch_delay: float = 0.2, max_batch: int = 1000,
                  poll_soon: Callable[[DeviceRef], None] | None = None,
                  on_events: Callable[[list[EngineEvent]], None] | None = None,
-                 on_written: Callable[[], None] | None = None) -> None:
+                 on_written: Callable[[], None] | None = None, steps: StepWatch | None = None) -> None:
         """``on_written()`` is called after a batch that carried engine events is committed (the daemon
-        wakes the alert router with it)."""
+        wakes the alert router with it). ``steps`` is the daemon's clock-step watch (one is made when
+        None)."""
         self.db = db
         self.recorder = recorder
         self.policy = policy
@@ -130,21 +144,24 @@ class Pipeline:
         self._by_site: dict[str, list[DeviceRef]] = {}
         self._by_site_policy: Policy | None = None
         self._dirty: set[DeviceRef] = set()
+        self.steps = steps if steps is not None else StepWatch(clock)
+        self._unrecorded: list[ClockStep] = []   # applied to the world, not yet to the database
         self.counters = {"results": 0, "traps": 0, "traps_ignored": 0, "batches": 0, "write_failures": 0,
-                         "samples_dropped": 0, "states_written": 0, "states_deferred": 0}
+                         "samples_dropped": 0, "states_written": 0, "states_deferred": 0, "clock_steps": 0,
+                         "restamped": 0}
 
     # ------------------------------------------------------------------------------ input
 
-    def submit_result(self, ref: DeviceRef, result: CheckResult) -> None:
-        """Queue one check result (never blocks)."""
-        self._queue.put_nowait(_Result(ref, result))
+    def submit_result(self, ref: DeviceRef, result: CheckResult, mono: float | None = None) -> None:
+        """Queue one check result (never blocks). ``mono``: the monotonic instant of its tick."""
+        self._queue.put_nowait(_Result(ref, result, mono))
 
     async def submit_trap(self, trap: TrapEvent) -> None:
         """The trap receiver's callback: queue a trap; it is handled within the batch delay."""
         if trap.device is None or not trap.accepted:
             self.counters["traps_ignored"] += 1
             return
-        self._queue.put_nowait(_Trap(trap))
+        self._queue.put_nowait(_Trap(trap, self.clock.monotonic()))
 
     async def call(self, fn: Callable[[Session, World], Any]) -> Any:
         """Run ``fn(session, world)`` in one transaction, after everything queued before it is written."""
@@ -205,6 +222,7 @@ class Pipeline:
                 log.exception("pipeline: batch failed")
 
     async def _process(self, items: list[_Item]) -> None:
+        await self._clock_steps()
         tail = items[-1] if not isinstance(items[-1], _Result | _Trap) else None
         work = [i for i in items if isinstance(i, _Result | _Trap)]
         if work:
@@ -234,6 +252,61 @@ class Pipeline:
             except Exception as exc:
                 tail.done.set_exception(exc)
 
+    # ------------------------------------------------------------------------------ clock steps
+
+    async def _clock_steps(self) -> None:
+        """Apply every step found since the last batch (see the module docstring), before the batch."""
+        self.steps.observe()
+        for step in self.steps.take():
+            self.counters["clock_steps"] += 1
+            if step.stepped:
+                self.world = shift_world(self.world, timedelta(seconds=step.size_s))
+                self._persisted.clear()
+                self._recent_traps.clear()
+                log.warning("the wall clock was stepped %s by %.0f s (%s -> %s); open outages and what the engine "
+                            "holds are re-expressed on the new clock", "forward" if step.size_s > 0 else "back",
+                            abs(step.size_s), step.before.isoformat(), step.after.isoformat())
+            if step.suspended:
+                log.warning("the machine was suspended for %.0f s: recorded as not monitored", step.suspended_s)
+            self._unrecorded.append(step)
+        while self._unrecorded:
+            step = self._unrecorded[0]
+            if self._unwritten is not None:
+                await self._write(None)   # what was read before the step is written before its correction
+            fn = functools.partial(_record_clock_step, self.recorder, step, self.world, self.clock.now())
+            try:
+                await self.db.run(fn, "recording a clock step")
+            except StorageError as exc:
+                log.error("could not record the clock step yet (retried with the next batch): %s", exc)
+                return
+            self.steps.done(self._unrecorded.pop(0))
+            if self.on_written is not None:
+                self.on_written()
+
+    def _restamp(self, item: _Result | _Trap, now: datetime, mono_now: float) -> _Result | _Trap:
+        """A result or trap read on an older wall clock (a step was found after it was stamped), on the current
+        one: its monotonic instant in today's wall time. Only after a step: a test (or a slow queue) may hand
+        in times older than now on purpose."""
+        steps = self.steps.steps
+        if item.mono is None or not steps or steps[-1].mono < item.mono:
+            return item
+        at = now - timedelta(seconds=mono_now - item.mono)
+        if isinstance(item, _Result):
+            res = item.result
+            delta = at - res.time
+            if abs(delta.total_seconds()) < STEP_TOLERANCE:
+                return item
+            self.counters["restamped"] += 1
+            return _Result(item.ref, replace(res, time=at, observations=tuple(
+                replace(o, time=o.time + delta) for o in res.observations)), item.mono)
+        trap = item.trap
+        delta = at - trap.received_at
+        if abs(delta.total_seconds()) < STEP_TOLERANCE:
+            return item
+        self.counters["restamped"] += 1
+        return _Trap(replace(trap, received_at=at, observations=tuple(
+            replace(o, time=o.time + delta) for o in trap.observations)), item.mono)
+
     def _site_world(self, world: World, site: str) -> World:
         """One site's devices: the engine reads a device, its parents, children and UPS — all in its own site
         (``depends_on``/``powered_by`` name devices of the same site) — so it can run on this small World and
@@ -248,11 +321,12 @@ class Pipeline:
 
     def _advance(self, work: list[_Result | _Trap]) -> Batch:
         world = self.world
-        now = self.clock.now()
+        now, mono_now = self.clock.now(), self.clock.monotonic()
         batch = Batch(now=now, world=world)
         touched: set[DeviceRef] = set()
         sites: dict[str, World] = {}
         for item in work:
+            item = self._restamp(item, now, mono_now)
             if isinstance(item, _Result):
                 ref, res = item.ref, item.result
                 if ref not in self.policy.devices:
@@ -375,6 +449,13 @@ class Pipeline:
                        observations=[*old.observations, *new.observations], events=[*old.events, *new.events],
                        states={**old.states, **new.states})
         return merged
+
+
+def _record_clock_step(recorder: Recorder, step: ClockStep, world: World, now: datetime, session: Session) -> None:
+    if step.stepped:
+        record_step(session, recorder, step, world, now)
+    if step.suspended:
+        record_suspend(session, recorder, step, world, now)
 
 
 def _essentials(state: Any) -> tuple[Any, ...]:

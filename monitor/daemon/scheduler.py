@@ -9,12 +9,16 @@
 * A global :class:`asyncio.Semaphore` of ``monitor.concurrency`` caps checks running at once; the
   tick time a result carries is taken when its check actually starts.
 * :meth:`CheckScheduler.poll_soon` runs a device's checks within a second (after a trap);
-  :meth:`CheckScheduler.replan` re-plans every job (after a wall-clock jump: APScheduler plans in wall
-  time, so a step back would otherwise stall every job for the length of the step).
+  :meth:`CheckScheduler.replan` re-plans every job (after a wall-clock step — the daemon's
+  :class:`~monitor.clock.StepWatch` calls it within a second: APScheduler plans in wall time, so a step back
+  would otherwise stall every job for the length of the step).
 * The job store is in memory and rebuilt from the config at start and on reload: the schedule is
   configuration, not state (nothing to pickle, nothing stale).
 
-Each result goes to ``sink(ref, result)`` — the pipeline — and nowhere else.
+Each result goes to ``sink(ref, result, mono)`` — the pipeline — and nowhere else; ``mono`` is the monotonic
+instant of the tick, from which the pipeline re-expresses the tick time if the wall clock was stepped
+meanwhile. The timeout of a run is the runner's (:mod:`monitor.daemon.runner`), on the event loop's
+monotonic clock.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from monitor.domain import Check, CheckResult, Device, DeviceRef
 log = logging.getLogger(__name__)
 
 CheckKey = tuple[DeviceRef, str]
-Sink = Callable[[DeviceRef, CheckResult], None]
+Sink = Callable[[DeviceRef, CheckResult, float], None]
 
 
 def _job_id(ref: DeviceRef, key: str) -> str:
@@ -180,7 +184,7 @@ class CheckScheduler:
             async with self._sem:
                 if self.stopping:  # stop() may have begun while this job waited for a slot
                     return
-                now = self.clock.now()
+                now, mark = self.clock.now(), self.clock.monotonic()
                 try:
                     res = await run_check(check, dev, spec, now=now, secrets=self._secrets)
                 except asyncio.CancelledError:
@@ -188,7 +192,7 @@ class CheckScheduler:
                         return
                     raise
             if not self.stopping:
-                self.sink(ref, res)
+                self.sink(ref, res, mark)
         finally:
             if task is not None:
                 self._running.discard(task)

@@ -17,11 +17,10 @@ outage closes at the first good check of the confirmed recovery — we did not s
 and its ``gaps``/``gap_s`` say how much of its duration was not monitored (see
 docs/decisions/0003-detection-engine.md).
 
-**Clock jumps.** Scheduling uses the event loop's monotonic clock; the heartbeat compares the wall
-clock's progress with the monotonic clock's. A forward step (NTP correcting a slow clock, a resumed
-suspend) bigger than ``monitor.clock_skew_warn`` is recorded as a gap with reason ``clock_jump`` — the
-skipped wall time was not monitored time — and the scheduler is told to re-plan its jobs. A backward
-step is logged; the engine clamps result times per check, so durations never go negative.
+**Clock steps** are not this module's: the pipeline's :class:`~monitor.clock.StepWatch` finds them and
+:mod:`monitor.daemon.clocksteps` keeps the record straight (a step re-expresses what spans it on the new
+clock; only a suspend — time the monitor really did not watch — becomes a gap with reason ``clock_jump``,
+through :func:`record_gap` here). The heartbeat always writes the current wall time.
 """
 
 from __future__ import annotations
@@ -128,26 +127,21 @@ def beat(session: Session, name: str, now: datetime) -> None:
 
 
 class SelfWatch(TaskComponent):
-    """The heartbeat task (a :class:`monitor.lifecycle.Component`).
+    """The heartbeat task (a :class:`monitor.lifecycle.Component`): writes ``heartbeats`` every ``interval``.
 
     ``run_in_order`` runs a ``fn(session, world)`` in one transaction in order with the record (the
-    pipeline's :meth:`~monitor.daemon.pipeline.Pipeline.call`); ``on_jump(skew_s)`` is told about clock jumps.
+    pipeline's :meth:`~monitor.daemon.pipeline.Pipeline.call`, which also applies clock steps first).
     """
 
     name = "selfwatch"
 
     def __init__(self, run_in_order: Callable[[Callable[[Session, World], Any]], Any], clock: Clock, *,
-                 interval: timedelta, skew_warn: timedelta, recorder: Callable[[], Recorder],
-                 monitor_name: str = "monitor", on_jump: Callable[[float], None] | None = None) -> None:
+                 interval: timedelta, monitor_name: str = "monitor") -> None:
         self._run = run_in_order
         self.clock = clock
         self.interval = interval
-        self.skew_warn = skew_warn
-        self.recorder = recorder
         self.monitor_name = monitor_name
-        self.on_jump = on_jump
         self._task: asyncio.Task[None] | None = None
-        self.jumps: list[float] = []
 
     async def stop(self) -> None:
         await super().stop()
@@ -156,33 +150,15 @@ class SelfWatch(TaskComponent):
             await self._run(lambda s, _w: beat(s, self.monitor_name, now))
 
     async def _loop(self) -> None:
-        last_mono, last_wall = self.clock.monotonic(), self.clock.now()
         while True:
             await self.clock.sleep(self.interval.total_seconds())
-            mono, wall = self.clock.monotonic(), self.clock.now()
             try:
-                await self.check_once(last_mono, last_wall, mono, wall)
+                await self.beat_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.error("heartbeat not written: %s", exc)
-            last_mono, last_wall = mono, wall
 
-    async def check_once(self, last_mono: float, last_wall: datetime, mono: float, wall: datetime) -> float:
-        """Compare wall-clock and monotonic progress; record a forward jump; write the heartbeat.
-        Returns the skew in seconds (positive: the wall clock jumped forward)."""
-        expected = last_wall + timedelta(seconds=mono - last_mono)
-        skew = (wall - expected).total_seconds()
-        if abs(skew) >= self.skew_warn.total_seconds():
-            self.jumps.append(skew)
-            if skew > 0:
-                gap = Gap(expected, wall, "clock_jump")
-                log.warning("the wall clock jumped forward by %.0fs; %s .. %s recorded as not monitored",
-                            skew, _z(expected), _z(wall))
-                await self._run(lambda s, w: record_gap(s, self.recorder(), gap, w, wall))
-            else:
-                log.warning("the wall clock was stepped back by %.0fs; result times are clamped", -skew)
-            if self.on_jump is not None:
-                self.on_jump(skew)
-        await self._run(lambda s, _w: beat(s, self.monitor_name, wall))
-        return skew
+    async def beat_once(self) -> None:
+        """Write the heartbeat (in order with the record: a clock step found meanwhile is applied first)."""
+        await self._run(lambda s, _w: beat(s, self.monitor_name, self.clock.now()))

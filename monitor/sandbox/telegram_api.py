@@ -342,6 +342,11 @@ class TelegramApiServer:
     def pending_updates(self) -> int:
         return len(self._updates)
 
+    @property
+    def unanswered_callbacks(self) -> int:
+        """Button presses no answerCallbackQuery answered yet (the user's button still spins)."""
+        return len(self._open_callbacks)
+
     async def wait_for_messages(self, count: int, within: float = 10.0, chat_id: int | str | None = None) -> bool:
         """Wait (bounded by ``within`` seconds) until at least ``count`` messages (to ``chat_id``) were accepted."""
         deadline = time.monotonic() + within

@@ -110,13 +110,18 @@ async def test_a_stranger_in_the_group_is_refused_and_logged(env: Env, bot: Tele
     refusal = ("⛔ Maaf, Orang Lain (id 6666) tidak berwenang memakai bot ini. Minta admin menambahkan id Anda ke "
                "telegram.allowed_users.")
     assert env.api.callback_answers[0]["text"] == refusal and env.api.callback_answers[0]["show_alert"]
-    assert replies(env)[-2:] == [refusal, refusal]
+    # one refusal message per outsider per chat per 10 minutes (issue 13): the second command is only counted
+    assert replies(env)[1:] == [refusal]
+    assert bot.counters["refused"] == 3 and bot.counters["refusals_sent"] == 1
     refused = [r for r in caplog.records if "refused" in r.getMessage()]
-    assert len(refused) == 3 and all("6666" in r.getMessage() for r in refused)
+    assert len(refused) == 1 and "6666" in refused[0].getMessage()     # one WARNING per outsider per window
     assert env.api.messages_to(IT)[0].buttons[0][0]["callback_data"] == f"ack:{inc}"  # still unacknowledged
     for _ in range(4):
         await env.advance(600)
     assert len(replies(env, HEAD)) == 1  # escalation went on
+    env.api.send_command(chat_id=IT, user_id=STRANGER, text="/status", first_name="Orang Lain")
+    await bot.poll_once(wait=0)           # 40 minutes later: told again
+    assert replies(env)[-1] == refusal and bot.counters["refusals_sent"] == 2
 
 
 async def test_status_and_open_outages(env: Env, bot: TelegramBot) -> None:

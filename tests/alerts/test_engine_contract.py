@@ -70,7 +70,7 @@ async def test_power_cut_from_check_results_to_telegram(wired: tuple[Office, Tel
 
     for minute in range(3):  # the UPS goes on battery: confirmed after three polls
         t = office.at(minute)
-        office.clock._now = t
+        office.clock.set(t)
         pl.submit_result(UPS, ups_result(G, t, ObservationKind.ON_BATTERY,
                                          **{"battery.charge": 90 - minute, "battery.runtime": 1500 - 60 * minute}))
         await pl.drain()
@@ -96,7 +96,7 @@ async def test_power_cut_from_check_results_to_telegram(wired: tuple[Office, Tel
 
     for minute in (40, 41):  # power back: the UPS on mains, the server answers
         t = office.at(minute)
-        office.clock._now = t
+        office.clock.set(t)
         pl.submit_result(UPS, ups_result(U, t, **{"battery.charge": 60, "battery.runtime": 1200}))
         await pl.drain()
         await office.feed(SRV, U, minute)

@@ -192,26 +192,39 @@ async def test_bad_community_is_counted_logged_once_and_reported(traps: Harness,
 
 
 async def test_unknown_source_is_counted_and_reported_without_device() -> None:
-    events: list[TrapEvent] = []
+    """A source that is no device's is refused before decoding (issue 13): counted, logged and reported once as
+    refused; an address in ``allowed_sources`` that is no device's is decoded and reported without a device."""
+    async def receive(allowed: list[str]) -> tuple[list[TrapEvent], TrapReceiver]:
+        events: list[TrapEvent] = []
 
-    async def on_event(event: TrapEvent) -> None:
-        events.append(event)
+        async def on_event(event: TrapEvent) -> None:
+            events.append(event)
 
-    receiver = TrapReceiver(listen=("127.0.0.1", 0), communities=["c"], sources=TrapSources(), on_event=on_event)
-    await receiver.start()
-    try:
-        assert receiver.address is not None
-        proc = await asyncio.create_subprocess_exec("snmptrap", "-v2c", "-c", "c", f"127.0.0.1:{receiver.address[1]}",
-                                                    "", "1.3.6.1.2.1.33.2.0.1")
-        assert await proc.wait() == 0
-        for _ in range(200):
-            if events:
-                break
-            await asyncio.sleep(0.02)
-    finally:
-        await receiver.stop()
-    assert events[0].device is None and events[0].accepted
-    assert receiver.counters.unknown_source == 1
+        receiver = TrapReceiver(listen=("127.0.0.1", 0), communities=["c"], sources=TrapSources(), on_event=on_event,
+                                allowed_sources=allowed)
+        await receiver.start()
+        try:
+            assert receiver.address is not None
+            for _ in range(2):
+                proc = await asyncio.create_subprocess_exec("snmptrap", "-v2c", "-c", "c",
+                                                            f"127.0.0.1:{receiver.address[1]}", "",
+                                                            "1.3.6.1.2.1.33.2.0.1")
+                assert await proc.wait() == 0
+            for _ in range(200):
+                if events and receiver.counters.received >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
+        finally:
+            await receiver.stop()
+        return events, receiver
+
+    events, receiver = await receive([])
+    assert [(e.device, e.accepted, e.name) for e in events] == [(None, False, "unknown source")]  # once, not twice
+    assert receiver.counters.unknown_source == 2 and receiver.counters.accepted == 0
+    events, receiver = await receive(["127.0.0.0/8"])
+    assert len(events) == 2 and all(e.device is None and e.accepted for e in events)
+    assert receiver.counters.unknown_source == 0 and receiver.counters.accepted == 2
 
 
 MALFORMED = [b"", b"\x00", b"\x30", b"\x30\x03\x02\x01", b"\x30\x84\xff\xff\xff\xff", b"\x30\x82\x00\x05\x02\x01\x09",

@@ -98,7 +98,7 @@ class Office:
         assert self.pipeline is not None
         t = self.at(minutes)
         if t > self.clock.now():
-            self.clock._now = t
+            self.clock.set(t)
         self.pipeline.submit_result(ref, result(check or CHECK[ref], status, t, **kw))
         await self.pipeline.drain()
 
@@ -111,7 +111,7 @@ class Office:
         assert self.pipeline is not None
         t = self.at(minutes)
         if t > self.clock.now():
-            self.clock._now = t
+            self.clock.set(t)
         o = Observation(time=t, kind=kind, text=text or kind.value.replace("_", " "), source="trap")
         await self.pipeline.submit_trap(TrapEvent(received_at=t, source="127.0.0.1", trap_oid="1.3.6.1.2.1.33.2.0.1",
                                                   name="upsTrapOnBattery", version="2c", device=ref, accepted=True,

@@ -49,7 +49,7 @@ async def test_power_cut_is_one_incident_with_power_evidence(office: Office) -> 
     assert pl is not None
     for i in range(3):  # the UPS goes on battery (the check reports the condition every poll)
         t = office.at(i)
-        office.clock._now = t
+        office.clock.set(t)
         pl.submit_result(UPS, ups_result(G, t, OK_.ON_BATTERY, **{"battery.charge": 90 - i, "battery.runtime": 900}))
         await pl.drain()
     await office.series(SRV, [D, D, D], 5)
@@ -113,9 +113,9 @@ async def test_hardware_after_the_threshold_via_the_sweep(office: Office) -> Non
     await office.series(SRV, [D, D, D], 1)
     srv, = office.outages(SRV)
     assert srv.cause == "unknown"
-    office.clock._now = office.at(25)
+    office.clock.set(office.at(25))
     assert office.db.call(lambda s: office.recorder.sweep(s, office.world, office.clock.now())) == 0
-    office.clock._now = office.at(31)
+    office.clock.set(office.at(31))
     assert office.db.call(lambda s: office.recorder.sweep(s, office.world, office.clock.now())) == 1
     srv, = office.outages(SRV)
     assert srv.cause == "hardware" and srv.evidence[0]["text"].startswith("down for 30m")
@@ -136,7 +136,7 @@ async def test_maintenance_outage_is_planned_until_the_window_ends(office: Offic
     assert srv.planned and srv.cause == "maintenance"
     opened = office.events("outage_opened")[-1].payload
     assert opened["planned"] is True and opened["maintenance"]["reason"] == "ganti hardisk"
-    office.clock._now = office.at(31)
+    office.clock.set(office.at(31))
     office.db.call(lambda s: office.recorder.sweep(s, office.world, office.clock.now()))
     srv, = office.outages(SRV)
     assert not srv.planned and "after the maintenance window" in (srv.reason or "")
@@ -157,17 +157,17 @@ async def test_observation_events_are_deduplicated(office: Office) -> None:
     assert pl is not None
     for i in range(4):
         t = office.at(i)
-        office.clock._now = t
+        office.clock.set(t)
         kinds = [OK_.VOLTAGE_ABNORMAL] if i < 3 else []
         pl.submit_result(UPS, ups_result(U, t, *kinds, **{"input.voltage": 250 + i}))
         await pl.drain()
     t = office.at(5)
-    office.clock._now = t
+    office.clock.set(t)
     pl.submit_result(UPS, ups_result(U, t, OK_.VOLTAGE_ABNORMAL))   # a new episode
     await pl.drain()
     for i, n in enumerate((13, 14)):   # every strike is an event
         t = office.at(6 + i)
-        office.clock._now = t
+        office.clock.set(t)
         from monitor.domain import CheckResult, Observation
         pl.submit_result(SPD, CheckResult(check="snmp:spd-counter", type="snmp", status=U, time=t,
                                           observations=(Observation(t, OK_.STRIKE, "strike counted", "poll",

@@ -11,12 +11,12 @@ from sqlalchemy import Engine, select, text
 
 from monitor.daemon.core import load_world
 from monitor.daemon.recorder import Recorder
-from monitor.daemon.selfwatch import SelfWatch, detect_gap, start_up
+from monitor.daemon.selfwatch import detect_gap, start_up
 from monitor.domain import Status
 from monitor.storage import Database
 from monitor.storage.db import create_db_engine
 from monitor.storage.inventory import sync_inventory
-from monitor.storage.models import DeviceStateRow, HeartbeatRow, MonitorGapRow
+from monitor.storage.models import DeviceStateRow, MonitorGapRow
 from tests.fakes import T0, FakeClock
 
 from .conftest import ROUTER, SRV, Office, office_settings
@@ -144,28 +144,39 @@ def test_detect_gap_table() -> None:
     assert detect_gap(t + timedelta(hours=1), None, None, t, INTERVAL) is None        # clock behind: no negative gap
 
 
-async def test_clock_jumps(office: Office) -> None:
-    await office.series(SRV, [D, D, D], 0)
-    jumps: list[float] = []
-    sw = SelfWatch(office.pipeline.call, office.clock, interval=INTERVAL,  # type: ignore[union-attr]
-                   skew_warn=timedelta(minutes=2), recorder=lambda: office.recorder, on_jump=jumps.append)
-    await beat_at(office, 2)
-    # 15 s of monotonic time, but the wall clock stepped forward one hour (NTP)
-    skew = await sw.check_once(100.0, office.at(3), 115.0, office.at(63.25))
-    assert skew == 3600.0 and jumps == [3600.0]
+async def test_clock_steps_keep_durations_and_only_a_suspend_is_a_gap(office: Office) -> None:
+    """Issue 13: an outage open across a wall-clock step lasts its monotonic span (the step is no gap, and the
+    cause does not turn to hardware); a suspend — the monotonic clock stood still — is a gap."""
+    assert office.pipeline is not None
+    await office.series(SRV, [D, D, D], 0)               # open since minute 0; the clock is at minute 2
+    office.clock.jump(3600)                              # NTP steps the wall clock one hour forward
+    await office.pipeline.drain()                        # the next batch finds the step before anything else
+    [o] = office.outages(SRV)
+    assert o.started_at == office.at(60) and o.ended_at is None        # re-expressed on the new clock
+    [ev] = office.events("clock_step")
+    assert (ev.payload["size_s"], ev.payload["direction"], ev.payload["outage_ids"]) == (3600.0, "forward", [o.id])
+    assert office.db.call(lambda s: list(s.scalars(select(MonitorGapRow)))) == []
+    await office.series(SRV, [U, U], 63)                 # one minute (monotonic) after the step
+    [o] = office.outages(SRV)
+    assert (o.started_at, o.ended_at) == (office.at(60), office.at(63))
+    [closed] = office.events("outage_closed")
+    assert closed.payload["duration_s"] == 180.0 and closed.payload["gap_s"] == 0.0
+    assert o.cause != "hardware"
+    # a step back of a day across an open outage: still its monotonic span, never negative or clamped
+    await office.series(SRV, [D, D, D], 65)
+    office.clock.jump(-86400)
+    await office.pipeline.drain()
+    await office.series(SRV, [U, U], 67 - 1440 + 1)
+    o2 = office.outages(SRV)[-1]
+    assert (o2.started_at, o2.ended_at) == (office.at(65 - 1440), office.at(68 - 1440))
+    assert [e.payload["size_s"] for e in office.events("clock_step")] == [3600.0, -86400.0]
+    assert [s.size_s for s in office.pipeline.steps.steps] == [3600.0, -86400.0]
+    # the machine sleeps ten minutes: that is time nobody watched
+    office.clock.suspend(600)
+    await office.pipeline.drain()
     [gap] = office.db.call(lambda s: list(s.scalars(select(MonitorGapRow))))
-    assert (gap.reason, gap.started_at, gap.ended_at) == ("clock_jump", office.at(3.25), office.at(63.25))
-    [o] = office.outages(SRV)
-    assert o.gaps[0]["reason"] == "clock_jump" and o.gaps[0]["duration_s"] == 3600.0
-    # a step back: logged and re-planned, nothing recorded, durations never negative
-    skew = await sw.check_once(115.0, office.at(63.25), 130.0, office.at(10))
-    assert skew < 0 and len(jumps) == 2
-    assert len(office.db.call(lambda s: list(s.scalars(select(MonitorGapRow))))) == 1
-    await office.series(SRV, [U, U], 10)       # results carry the stepped-back time
-    [o] = office.outages(SRV)
-    assert o.ended_at is not None and o.ended_at >= o.started_at
-    hb = office.db.call(lambda s: s.get(HeartbeatRow, "monitor"))
-    assert hb is not None and hb.beat_at == office.at(10)
+    assert gap.reason == "clock_jump" and (gap.ended_at - gap.started_at).total_seconds() == 600.0
+    assert len(office.events("clock_step")) == 2 and len(office.events("monitor_gap")) == 1
 
 
 async def test_a_locked_database_delays_the_record_but_loses_nothing(tmp_path: Path) -> None:

@@ -127,7 +127,7 @@ async def test_every_check_runs_at_its_interval_with_spread_first_runs(tmp_path:
     s = settings_for(tmp_path, 5, interval="200ms", jitter="150ms")
     checks = {(DeviceRef("s", f"d{i}"), "tcp:9"): FakeCheck([Status.UP], key="tcp:9") for i in range(5)}
     got: list[tuple[DeviceRef, CheckResult]] = []
-    sched = CheckScheduler(s, checks, lambda r, res: got.append((r, res)), SystemClock(), rng=random.Random(4))
+    sched = CheckScheduler(s, checks, lambda r, res, _mono: got.append((r, res)), SystemClock(), rng=random.Random(4))
     await _run_for(sched, 1.5)
     per_device = {ref: sum(1 for r, _ in got if r == ref) for ref, _ in checks}
     assert all(n >= 3 for n in per_device.values()), per_device
@@ -140,7 +140,7 @@ async def test_the_concurrency_cap_holds(tmp_path: Path) -> None:
     s = settings_for(tmp_path, 8, interval="100ms", concurrency=2, jitter="10ms")
     Slow.running = Slow.peak = 0
     checks = {(DeviceRef("s", f"d{i}"), "tcp:9"): Slow(0.2) for i in range(8)}
-    sched = CheckScheduler(s, checks, lambda r, res: None, SystemClock())
+    sched = CheckScheduler(s, checks, lambda r, res, _mono: None, SystemClock())
     await _run_for(sched, 1.0)
     assert Slow.peak == 2
 
@@ -149,7 +149,7 @@ async def test_a_slow_check_never_runs_twice_at_once(tmp_path: Path) -> None:
     s = settings_for(tmp_path, 1, interval="100ms", jitter="10ms")
     Slow.running = Slow.peak = 0
     slow = Slow(0.5)
-    sched = CheckScheduler(s, {(DeviceRef("s", "d0"), "tcp:9"): slow}, lambda r, res: None, SystemClock())
+    sched = CheckScheduler(s, {(DeviceRef("s", "d0"), "tcp:9"): slow}, lambda r, res, _mono: None, SystemClock())
     await _run_for(sched, 1.3)
     assert Slow.peak == 1 and 1 <= slow.calls <= 3               # max_instances=1, no pile-up
 
@@ -158,7 +158,7 @@ async def test_poll_soon_runs_a_device_now_and_replan_after_a_clock_step(tmp_pat
     s = settings_for(tmp_path, 2, interval="1h", jitter="10ms")
     checks = {(DeviceRef("s", f"d{i}"), "tcp:9"): FakeCheck([Status.UP], key="tcp:9") for i in range(2)}
     got: list[DeviceRef] = []
-    sched = CheckScheduler(s, checks, lambda r, res: got.append(r), SystemClock())
+    sched = CheckScheduler(s, checks, lambda r, res, _mono: got.append(r), SystemClock())
     await sched.start()
     try:
         deadline = time.monotonic() + 5
@@ -189,7 +189,8 @@ async def test_a_check_cut_short_by_stop_gives_no_result_and_logs_no_error(tmp_p
     Slow.running = Slow.peak = 0
     slow = Slow(60)
     got: list[CheckResult] = []
-    sched = CheckScheduler(s, {(DeviceRef("s", "d0"), "tcp:9"): slow}, lambda r, res: got.append(res), SystemClock())
+    sched = CheckScheduler(s, {(DeviceRef("s", "d0"), "tcp:9"): slow}, lambda r, res, _mono: got.append(res),
+                           SystemClock())
     caplog.set_level("WARNING")
     await sched.start()
     deadline = time.monotonic() + 5

@@ -42,7 +42,7 @@ async def test_new_metrics_wait_but_a_condition_is_written_at_once_and_stop_flus
     await office.feed(UPS, Status.UP, 0)
     assert office.pipeline is not None
     office.pipeline.submit_result(UPS, ups_result(Status.UP, office.at(1), **{"battery.charge": 90}))
-    office.clock._now = office.at(1)
+    office.clock.set(office.at(1))
     await office.pipeline.drain()
     assert "battery.charge" not in str(state_row(office, UPS).metrics)   # only the metrics changed: deferred
     await office.stop()                                                 # a clean stop writes it

@@ -20,7 +20,10 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +293,57 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+# ------------------------------------------------------------------------------------ trap floods vs polling
+
+
+@dataclass
+class FloodOffice:
+    """An office for trap-flood tests: three servers and a UPS polled over TCP every ``interval``, a trap port."""
+
+    cfg: Path
+    db: Path
+    services: list[TcpService]
+    trap_port: int
+    interval: float
+
+
+def flood_office(tmp_path: Path, interval: float = 0.5) -> FloodOffice:
+    services = [TcpService() for _ in range(3)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        trap_port = int(probe.getsockname()[1])
+    devices = "".join(f"""
+              - {{id: srv-{i}, name: "Server {i}", kind: recording_server, address: 127.0.0.1,
+                  checks: [{{type: tcp, port: {svc.port}}}]}}""" for i, svc in enumerate(services, 1))
+    cfg = write(tmp_path / "office.yaml", f"""
+        database: {{url: "sqlite:///{tmp_path}/monitor.db"}}
+        telegram: {{enabled: false}}
+        defaults: {{interval: {interval}s, timeout: 300ms, retries: 0, confirm_down: 2, confirm_up: 2}}
+        monitor: {{heartbeat_interval: 1s, jitter: 100ms}}
+        traps: {{enabled: true, listen: "127.0.0.1:{trap_port}", communities: ["flood-community"]}}
+        sites:
+          - id: kantor
+            name: "Kantor Uji"
+            devices:{devices}
+              - {{id: ups, name: "UPS", kind: ups, address: 127.0.0.1,
+                  checks: [{{type: tcp, port: {services[0].port}}}]}}
+        """)
+    upgrade(cfg)
+    return FloodOffice(cfg, tmp_path / "monitor.db", services, trap_port, interval)
+
+
+def poll_lateness(db: Path, keys: Sequence[str], start: float, end: float, interval: float) -> list[float]:
+    """Sorted gaps between consecutive check ticks (``check_samples.time``) minus ``interval``, for the
+    devices ``keys`` between the wall times ``start`` and ``end``; every device polled at least 80 % of the
+    time."""
+    lateness: list[float] = []
+    for key in keys:
+        times = [datetime.fromisoformat(t).replace(tzinfo=UTC).timestamp() for (t,) in query(
+            db, "SELECT s.time FROM check_samples s JOIN devices d ON d.id = s.device_id WHERE d.key = ? "
+                "ORDER BY s.time", key)]
+        during = [t for t in times if start - interval <= t <= end + interval]
+        assert len(during) >= (end - start) / interval * 0.8, (key, len(during))
+        lateness += [b - a - interval for a, b in pairwise(during)]
+    return sorted(lateness)

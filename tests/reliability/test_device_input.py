@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,18 @@ from monitor.sandbox.snmpsim import SnmpsimAgent, make_recording
 from monitor.settings import TrapUser
 from tests.conftest import RECORDINGS
 
-from .conftest import Daemon, TcpService, query, report, size, upgrade, wait_until, write
+from .conftest import (
+    Daemon,
+    TcpService,
+    flood_office,
+    poll_lateness,
+    query,
+    report,
+    size,
+    upgrade,
+    wait_until,
+    write,
+)
 
 UPS_OUTPUT_SOURCE = "1.3.6.1.2.1.33.1.4.1.0"
 UPS_BATTERY_STATUS = "1.3.6.1.2.1.33.1.2.1.0"
@@ -542,29 +552,8 @@ def _udp_rcvbuf_errors() -> int:
 
 def test_a_trap_flood_does_not_delay_polling_by_more_than_one_interval(tmp_path: Path) -> None:
     rate, seconds = 10_000, (10.0 if os.environ.get("EKTP_LONG", "") not in ("", "0") else 3.0)
-    interval = 0.5
-    services = [TcpService() for _ in range(3)]
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        trap_port = int(probe.getsockname()[1])
-    devices = "".join(f"""
-              - {{id: srv-{i}, name: "Server {i}", kind: recording_server, address: 127.0.0.1,
-                  checks: [{{type: tcp, port: {svc.port}}}]}}""" for i, svc in enumerate(services, 1))
-    cfg = write(tmp_path / "office.yaml", f"""
-        database: {{url: "sqlite:///{tmp_path}/monitor.db"}}
-        telegram: {{enabled: false}}
-        defaults: {{interval: {interval}s, timeout: 300ms, retries: 0, confirm_down: 2, confirm_up: 2}}
-        monitor: {{heartbeat_interval: 1s, jitter: 100ms}}
-        traps: {{enabled: true, listen: "127.0.0.1:{trap_port}", communities: ["flood-community"]}}
-        sites:
-          - id: kantor
-            name: "Kantor Uji"
-            devices:{devices}
-              - {{id: ups, name: "UPS", kind: ups, address: 127.0.0.1,
-                  checks: [{{type: tcp, port: {services[0].port}}}]}}
-        """)
-    upgrade(cfg)
-    db = tmp_path / "monitor.db"
+    office = flood_office(tmp_path)
+    interval, services, trap_port, cfg, db = office.interval, office.services, office.trap_port, office.cfg, office.db
     # an accepted trap (right community, from the UPS's address) of a kind that changes nothing: the
     # heaviest path — decoded, attributed, queued and recorded — not a cheap refusal
     from pyasn1.codec.ber import encoder
@@ -604,23 +593,16 @@ def test_a_trap_flood_does_not_delay_polling_by_more_than_one_interval(tmp_path:
         for svc in services:
             svc.down()
     assert code == 0, daemon.tail()
-    lateness: list[float] = []
-    for i in range(1, 4):
-        times = [datetime.fromisoformat(t).replace(tzinfo=UTC).timestamp() for (t,) in query(
-            db, "SELECT s.time FROM check_samples s JOIN devices d ON d.id = s.device_id WHERE d.key = ? "
-                "ORDER BY s.time", f"srv-{i}")]
-        during = [t for t in times if flood_start - interval <= t <= flood_end + interval]
-        assert len(during) >= (flood_end - flood_start) / interval * 0.8, (i, len(during))
-        lateness += [b - a - interval for a, b in pairwise(during)]
+    lateness = poll_lateness(db, [f"srv-{i}" for i in range(1, 4)], flood_start, flood_end, interval)
     worst = max(lateness)
     traps = query(db, "SELECT COUNT(*) FROM evidence WHERE kind = 'trap'")[0][0]
     log = daemon.text()
     assert worst <= interval, f"a poll was {worst:.2f} s late (interval {interval} s)"
     assert "Traceback" not in log
-    lateness.sort()
     report(f"trap flood: {int(sent)} traps sent in {took} s ({int(sent) / float(took):.0f}/s, {dropped} not sent: "
            f"the sender's buffer; {kernel_drops} dropped by the kernel's UDP buffer while the monitor was busy, "
            f"system-wide count; receiver rate limit 2000/s hit: {'dropping the excess' in log}); "
            f"polling every {interval} s on 3 devices: worst lateness "
            f"{worst * 1000:.0f} ms, p99 {lateness[int(len(lateness) * 0.99) - 1] * 1000:.0f} ms "
            f"(bound: one interval); {traps} trap evidence rows recorded")
+

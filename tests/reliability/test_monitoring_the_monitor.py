@@ -335,8 +335,10 @@ async def test_clock_off_right_again_and_stepped_back_are_said(tmp_path: Path) -
             reference.offset = timedelta(seconds=20)                   # NTP fixed it (within half the limit)
             await probe.request_once()
             assert [(w.condition, w.state) for w in await warn.check_once()] == [("clock", "off")]
-            jumps.append(-3600.0)                                      # the heartbeat saw a step back
+            jumps.append(-3600.0)                                      # the daemon saw a step back
             assert [(w.condition, w.state) for w in await warn.check_once()] == [("clock", "back")]
+            jumps.extend([30.0, 3 * 3600.0])                           # a small step (no note) and 3 h forward
+            assert [(w.condition, w.state) for w in await warn.check_once()] == [("clock", "forward")]
             await drain(settings, db, clock, notifier)
             texts = [m.text or "" for m in api.messages_to(IT)]
         finally:
@@ -344,9 +346,10 @@ async def test_clock_off_right_again_and_stepped_back_are_said(tmp_path: Path) -
             reference.close()
             await notifier.close()
             db.close()
-    assert len(texts) == 3, texts                                        # English: the site's language
+    assert len(texts) == 4, texts                                        # English: the site's language
     assert "clock is wrong" in texts[0] and "behind by 7 min" in texts[0] and "the Telegram servers" in texts[0]
     assert "right again" in texts[1]
     assert "set back by 1 h" in texts[2]
+    assert "set forward by 3 h" in texts[3]
     report(f"monitoring the monitor (clock): off by 7 min → {texts[0].splitlines()[0][:80]!r}; right again and a "
-           f"1 h step back each said once")
+           f"1 h step back and a 3 h step forward each said once")

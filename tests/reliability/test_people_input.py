@@ -197,6 +197,8 @@ MALFORMED = [
     "/laporan nosuchsite", "/report ../../../etc/passwd", "/status extra words", "/gangguan ???",
     "/nosuchcommand", "/", "/ack@other_bot 1", "/" + "x" * 300, "/mute srv 1h " + "alasan " * 500,
     "/help me", "/start",
+    # Unicode digits: str.isdigit() is true for them but int() refuses some (issue 13: "/ack ²" got no reply)
+    "/ack ²", "/ack ³ catatan", "/ack ١٢", "/ack 𝟙𝟚", "/mute srv ²h", "/mute srv ١h", "/ack ¹²³",
 ]
 
 
