@@ -6,7 +6,8 @@ whether it is met — and writes it with the machine, the load average and the d
 ``bench/results/latest.md`` (and ``latest.json``). Benchmarks are not tests: nothing here asserts.
 Network safety: loopback and namespaces the benchmarks create (and delete) only.
 
-Names: engine_round, snmp_throughput, first_contact, ping_sweep, soak, detection, reports, backlog, trap_flood.
+Names: engine_round, snmp_throughput, first_contact, ping_sweep, soak, detection, reports, backlog, trap_flood,
+hub_ingest.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import BENCH, Outcome, Row, loadavg, machine, tool_version
 
 ORDER = ["engine_round", "snmp_throughput", "first_contact", "ping_sweep", "soak", "detection", "reports",
-         "backlog", "trap_flood"]
+         "backlog", "trap_flood", "hub_ingest"]
 TITLES = {
     "engine_round": "0. Engine + recorder round (no peer)",
     "snmp_throughput": "1. SNMP poll throughput (6-OID GET, v2c, 1,000 devices on snmpd)",
@@ -36,6 +37,7 @@ TITLES = {
     "reports": "6. Weekly report PDF",
     "backlog": "7. Backlog after a day offline (20 msg/min per chat enforced)",
     "trap_flood": "8. Trap flood from strangers vs polling (10,000 × 60 KB datagrams/s)",
+    "hub_ingest": "9. National hub: a backlog drained into PostgreSQL over HTTPS (no peer)",
 }
 
 

@@ -16,6 +16,8 @@
     ektp-monitor maintenance list -c FILE [--site ID] [--all] [--json] | end -c FILE ID
     ektp-monitor ack -c FILE INCIDENT [--note TEXT]
     ektp-monitor mute -c FILE DEVICE DURATION [--reason TEXT] | unmute -c FILE DEVICE
+    ektp-monitor hub serve|db|outages|token|report -c HUB.yaml     the national hub
+    ektp-monitor hub status|resync -c FILE                           this office's link to it
 
 ``-c`` may also come from ``EKTP_MONITOR_CONFIG``. Conventions every command keeps:
 
@@ -50,6 +52,48 @@ EXIT_PIPE = 141            # 128 + SIGPIPE: what a shell reports for a writer wh
 def _config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", default=os.environ.get("EKTP_MONITOR_CONFIG"),
                    help="config file (default: $EKTP_MONITOR_CONFIG)")
+
+
+def _hub_config_arg(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    default = os.environ.get("EKTP_HUB_CONFIG")
+    p.add_argument("-c", "--config", default=default if required else (default or ""),
+                   help="the hub's HUB.yaml (default: $EKTP_HUB_CONFIG)")
+
+
+def _hub_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("hub", help="the national hub (-c HUB.yaml), and this office's link to it (-c FILE)")
+    hsub = p.add_subparsers(dest="hub_command", metavar="ACTION", required=True)
+    q = hsub.add_parser("serve", help="run the hub: the ingest over HTTPS")
+    _hub_config_arg(q)
+    q = hsub.add_parser("db", help="the hub's database schema")
+    dsub = q.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    r = dsub.add_parser("upgrade", help="apply the hub's migrations and grant the ingest role")
+    _hub_config_arg(r)
+    r.add_argument("--revision", default="head")
+    r = dsub.add_parser("downgrade", help="revert the hub's migrations to REVISION")
+    _hub_config_arg(r)
+    r.add_argument("revision")
+    r = dsub.add_parser("current", help="print the hub's schema revision")
+    _hub_config_arg(r)
+    q = hsub.add_parser("outages", help="every office's outages")
+    _hub_config_arg(q)
+    q.add_argument("--open", action="store_true", help="only outages still open")
+    q.add_argument("--since", metavar="DATE", help="started at or after DATE (YYYY-MM-DD in WIB, or ISO time)")
+    q.add_argument("--office", metavar="ID")
+    q.add_argument("--site", metavar="CODE", help="a Kemendagri code: that area and everything inside it")
+    q.add_argument("--json", action="store_true", help="one JSON object per line")
+    q = hsub.add_parser("report", help="the national weekly report (not in this version)")
+    _hub_config_arg(q)
+    q = hsub.add_parser("token", help="office tokens")
+    tsub = q.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    r = tsub.add_parser("new", help="make a token for an office: printed once, with the line for HUB.yaml")
+    r.add_argument("--office", required=True, metavar="ID")
+    _hub_config_arg(r, required=False)
+    q = hsub.add_parser("status", help="this office's link: backlog, last acknowledged seq, last contact, error")
+    _config_arg(q)
+    q.add_argument("--json", action="store_true")
+    q = hsub.add_parser("resync", help="this office: send the whole record to the hub again at the next start")
+    _config_arg(q)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON object")
     _operator_parsers(sub)
+    _hub_parser(sub)
     return parser
 
 
@@ -170,7 +215,7 @@ def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 _COMMANDS = {"demo": "demo", "run": "run", "check": "check", "discover": "discover", "config": "config", "db": "db",
              "outages": "outages", "report": "report", "status": "status", "maintenance": "maintenance",
-             "ack": "ack", "mute": "mute", "unmute": "mute"}
+             "ack": "ack", "mute": "mute", "unmute": "mute", "hub": "hub"}
 
 
 def _quiet_stdout() -> None:
@@ -184,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "config", "unset") is None:
+        if args.command == "hub" and args.hub_command not in ("status", "resync"):
+            parser.error("hub: give the hub's config with -c HUB.yaml or EKTP_HUB_CONFIG")
         parser.error(f"{args.command}: give the config file with -c FILE or EKTP_MONITOR_CONFIG")
     module = importlib.import_module(f"monitor.commands.{_COMMANDS[args.command]}")
     try:

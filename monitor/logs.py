@@ -21,14 +21,15 @@ from collections.abc import Iterable, Mapping
 
 _BOT_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
 _BOT_TOKEN = re.compile(r"\b\d{6,}:[A-Za-z0-9_-]{20,}\b")
+_HUB_TOKEN = re.compile(r"\bektp_[A-Za-z0-9_-]{40,}")  # an office's hub token (monitor/hub/tokens.py)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with each secret (and any Telegram bot token) replaced by ``***``."""
+    """``text`` with each secret (and any Telegram bot token or hub token) replaced by ``***``."""
     for secret in sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True):
         text = text.replace(secret, "***")
     text = _BOT_URL.sub("/bot***", text)
-    return _BOT_TOKEN.sub("***", text)
+    return _HUB_TOKEN.sub("***", _BOT_TOKEN.sub("***", text))
 
 
 class RedactingFilter(logging.Filter):

@@ -26,10 +26,11 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -41,6 +42,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor import areas
 from monitor.domain import (
     Audience,
     AuthProtocol,
@@ -89,6 +91,23 @@ def _clock_time(value: object) -> object:
 
 
 ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+
+
+def host_port(value: str) -> tuple[str, int]:
+    """``"host:port"`` (``[::1]:162`` for IPv6) as (host, port); ValueError when it is not that."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen must be host:port, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _listen(value: str) -> str:
+    host_port(value)
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_listen)]
+"""``host:port`` to listen on (checked with :func:`host_port`)."""
 
 
 # ---------------------------------------------------------------------------------------- sections
@@ -301,7 +320,7 @@ class TrapUser(_Model):
 
 class TrapSettings(_Model):
     enabled: bool = False
-    listen: str = Field("0.0.0.0:162", description="host:port to receive traps on")
+    listen: HostPort = Field("0.0.0.0:162", description="host:port to receive traps on")
     communities: tuple[SecretStr, ...] = ()
     v3_users: tuple[TrapUser, ...] = ()
     max_per_second: int = Field(2000, ge=1, description="excess traps are counted and dropped")
@@ -320,42 +339,20 @@ class TrapSettings(_Model):
                     from None
         return tuple(item.strip() for item in v)
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str) -> str:
-        return _host_port(v)
-
     @property
     def address(self) -> tuple[str, int]:
-        return _split_host_port(self.listen)
-
-
-def _host_port(v: str) -> str:
-    host, sep, port = v.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen must be host:port, got {v!r}")
-    return v
-
-
-def _split_host_port(v: str) -> tuple[str, int]:
-    host, _, port = v.rpartition(":")
-    return host.strip("[]"), int(port)
+        return host_port(self.listen)
 
 
 class MetricsSettings(_Model):
     """Prometheus ``/metrics`` (off unless ``listen`` is set). Keep it on loopback or a management network:
     it names every device and its state, without authentication."""
 
-    listen: str | None = Field(None, description="host:port for /metrics, e.g. 127.0.0.1:9877")
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str | None) -> str | None:
-        return None if v is None else _host_port(v)
+    listen: HostPort | None = Field(None, description="host:port for /metrics, e.g. 127.0.0.1:9877")
 
     @property
     def address(self) -> tuple[str, int] | None:
-        return None if self.listen is None else _split_host_port(self.listen)
+        return None if self.listen is None else host_port(self.listen)
 
 
 class MonitorSettings(_Model):
@@ -384,11 +381,22 @@ class Service(_Model):
     devices: tuple[str, ...] = Field(min_length=1)
 
 
+def _area_code(value: object) -> object:
+    return areas.check_code(value) if isinstance(value, str) else value
+
+
+AreaCode = Annotated[str, BeforeValidator(_area_code)]
+"""A Kemendagri area code (``62``, ``62.12``, ``62.12.01``): see :mod:`monitor.areas`."""
+
+
 class Site(_Model):
     """One office, with its time zone, people, devices and services."""
 
     id: Slug
     name: str = Field(min_length=1)
+    code: AreaCode | None = Field(None, description="Kemendagri area code, e.g. 62.12 (Kab. Murung Raya); "
+                                                    "required when hub is set: the site's national identity")
+    province: str | None = Field(None, description="defaults to the province of the code")
     timezone: TimeZone = "Asia/Jakarta"
     language: Language = "id"
     audiences: dict[Audience, AudienceTarget] = Field(default_factory=dict)
@@ -400,11 +408,51 @@ class Site(_Model):
     escalation: EscalationSettings | None = Field(None, description="overrides the global ladder")
     weekly_report: WeeklyReportSettings | None = Field(None, description="overrides reports.weekly")
 
+    @model_validator(mode="after")
+    def _province(self) -> Site:
+        if self.code is not None:
+            official = areas.province_of(self.code)
+            if self.province is None:
+                object.__setattr__(self, "province", official)  # frozen: filled once, at validation
+            elif not areas.same_province_name(self.province, official):
+                raise ValueError(f"province {self.province!r} does not match code {self.code} ({official})")
+        return self
+
     def device(self, device_id: str) -> Device:
         for d in self.devices:
             if d.id == device_id:
                 return d
         raise KeyError(device_id)
+
+
+class HubLink(_Model):
+    """The national hub this office ships its record to (``monitor/daemon/shipper.py``). Without it the
+    office runs alone, exactly as before. ``token`` comes from ``${VAR}`` or ``token_file``, never the file."""
+
+    url: str = Field(description="the hub's base URL, https://...")
+    office_id: Slug = Field(description="this office's id in the hub's HUB.yaml")
+    token: SecretStr
+    ca_file: str | None = Field(None, description="CA certificate(s) to trust for the hub (PEM); default: system")
+    batch_records: int = Field(1000, ge=1, le=5000, description="records per request at most")
+    batch_bytes: int = Field(1_000_000, ge=10_000, le=8_000_000, description="uncompressed bytes per request")
+    status_interval: Duration = Field(default=timedelta(seconds=60), description="liveness and current state")
+    drain_rate: int = Field(500, ge=1, le=100_000, description="records per second at most while catching up")
+    timeout: Duration = Field(default=timedelta(seconds=30))
+    retry_max: Duration = Field(default=timedelta(minutes=5), description="longest wait between tries")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith("https://"):
+            raise ValueError("hub url must start with https:// (the token travels in every request)")
+        return v.rstrip("/")
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value()) < 20:
+            raise ValueError("hub token is too short: use the one `ektp-monitor hub token new` printed")
+        return v
 
 
 class Settings(_Model):
@@ -421,6 +469,7 @@ class Settings(_Model):
     reports: ReportSettings = ReportSettings()
     traps: TrapSettings = TrapSettings()
     metrics: MetricsSettings = MetricsSettings()
+    hub: HubLink | None = Field(None, description="ship the record to the national hub (optional)")
     profile_dirs: tuple[str, ...] = Field(default=(), description="extra device profile folders")
     sites: tuple[Site, ...] = Field(min_length=1)
 
@@ -502,6 +551,7 @@ def _redact(value: Any, secrets: frozenset[str]) -> Any:
 
 # ------------------------------------------------------------------------------------------ loading
 
+_M = TypeVar("_M", bound=BaseModel)
 ExtraCheck = Callable[[Settings], Iterable[tuple[Loc, str]]]
 """An additional validation: yields (key path, message) for each problem."""
 
@@ -556,6 +606,24 @@ def settings_from_source(src: Source, extra_checks: Sequence[ExtraCheck] = (),
     if problems:
         raise ConfigError([src.issue(loc, msg) for loc, msg in problems])
     return settings
+
+
+def validate_source(model: type[_M], src: Source, read_issues: Sequence[ConfigIssue] = ()) -> _M:
+    """Validate already-read YAML (``monitor.yamlsource.read_source``) into ``model``, for config files other
+    than the office's (the hub's HUB.yaml). Raises :class:`ConfigError` naming file, line and key path of
+    every issue, together with ``read_issues``."""
+    issues = list(read_issues)
+    if src.data is None or not src.data:
+        raise ConfigError(issues or [ConfigIssue(src.file, 1, "", "config file is empty")])
+    try:
+        value = model.model_validate(src.data)
+    except ValidationError as exc:
+        known = {i.path for i in issues}
+        issues.extend(i for i in _issues_from_validation(exc, src.data, src) if i.path not in known)
+        raise ConfigError(issues) from None
+    if issues:
+        raise ConfigError(issues)
+    return value
 
 
 def _validate_part(model: type[BaseModel], raw: Any, prefix: Loc, src: Source) -> list[ConfigIssue]:
@@ -708,7 +776,7 @@ def _known_keys() -> list[str]:
         for m in (PingSpec, TcpSpec, SnmpSpec, HostSpec, Device):
             walk(m)
         keys.update({"interval", "timeout", "retries", "bot_token_file", "community_file", "auth_key_file",
-                     "priv_key_file"})
+                     "priv_key_file", "token_file", "password_file"})
         _ALL_KEYS = frozenset(keys)
     return sorted(_ALL_KEYS)
 
@@ -733,8 +801,16 @@ def _collect_secret_values(settings: Settings) -> Iterator[str]:
 
 def _reference_problems(settings: Settings) -> Iterator[tuple[Loc, str]]:
     site_ids: dict[str, int] = {}
+    codes: dict[str, int] = {}
     for si, site in enumerate(settings.sites):
         sloc: Loc = ("sites", si)
+        if site.code is not None:
+            if site.code in codes:
+                yield (*sloc, "code"), f"duplicate site code {site.code!r} (also sites[{codes[site.code]}])"
+            codes.setdefault(site.code, si)
+        elif settings.hub is not None:
+            yield (*sloc, "code"), ("a site needs its Kemendagri area code (e.g. 62.12) when hub is set: "
+                                    "the hub keys the national record by it")
         if site.id in site_ids:
             yield (*sloc, "id"), f"duplicate site id {site.id!r} (also sites[{site_ids[site.id]}])"
         site_ids.setdefault(site.id, si)

@@ -8,7 +8,8 @@ It also brings secrets in without putting them in the file:
 * ``${VAR}`` in any string is replaced by the environment variable ``VAR`` (``$$`` is a literal ``$``;
   ``${VAR:-text}`` uses ``text`` when ``VAR`` is unset or empty). A missing variable is an issue
   naming it.
-* A key ``<name>_file`` for a secret key (``bot_token``, ``community``, ``auth_key``, ``priv_key``)
+* A key ``<name>_file`` for a secret key (``bot_token``, ``community``, ``auth_key``, ``priv_key``,
+  ``token`` and ``password`` of the hub link and the hub's database)
   is replaced by ``<name>`` holding the file's content without the trailing newline.
 * ``env_file: PATH`` at the top level reads ``KEY=VALUE`` lines (systemd EnvironmentFile style) that
   fill variables the process environment does not already set.
@@ -42,7 +43,7 @@ from monitor.safefile import FileRefused, human_size, read_limited, read_text_li
 
 Loc = tuple[str | int, ...]
 
-SECRET_KEYS = frozenset({"bot_token", "community", "auth_key", "priv_key", "heartbeat_url"})
+SECRET_KEYS = frozenset({"bot_token", "community", "auth_key", "priv_key", "heartbeat_url", "token", "password"})
 SECRET_LISTS = frozenset({"communities"})
 """Keys whose list items are secrets (``traps.communities``)."""
 MAX_CONFIG_BYTES = 16 << 20

@@ -79,8 +79,8 @@ def build_daemon(settings: Settings, db: Database, *, config_path: str, extra: S
 class _ExtraComponents:
     """The parts that start after the core and stop before it: the alert router, dispatcher, escalation
     tick and Telegram bot (when ``telegram.enabled``), the report service behind them (escalation PDFs,
-    ``/laporan``) and the weekly report job. Built here because only the composition root may know both
-    ``alerts`` and ``monitor.reports``."""
+    ``/laporan``), the weekly report job and the hub shipper (when ``hub:`` is set). Built here because
+    only the composition root may know both ``alerts`` and ``monitor.reports``."""
 
     def __init__(self, settings: Settings, db: Database, clock: Clock,
                  jumps: Callable[[], Sequence[float]] = lambda: (),
@@ -92,6 +92,7 @@ class _ExtraComponents:
         from monitor.daemon.deadman import DeadMansSwitch, TimeReference
         from monitor.daemon.metrics import MetricsServer
         from monitor.daemon.notify import SystemdNotifier
+        from monitor.daemon.shipper import shipper_for
         from monitor.reports.job import WeeklyReportJob
         from monitor.reports.runner import ReportService
 
@@ -115,6 +116,10 @@ class _ExtraComponents:
         if settings.telegram.enabled:
             self.components.append(TimeReference(settings.telegram.api_base_url, clock,
                                                  on_reading=self.selfwarn.clock_reading))
+        # the national hub (issue 15): the feed leaves the office only when hub: is configured
+        shipper = shipper_for(settings, db, clock)
+        if shipper is not None:
+            self.components.append(shipper)
         self.components.append(MetricsServer(_daemon_view(daemon, settings, lambda: self.selfwarn.database_writable),
                                               db))
         self.components.append(SystemdNotifier(lambda: _status_line(daemon())))

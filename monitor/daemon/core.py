@@ -46,6 +46,7 @@ from monitor.daemon.pipeline import Pipeline
 from monitor.daemon.recorder import Recorder, prune_samples, rollup_samples
 from monitor.daemon.scheduler import CheckKey, CheckScheduler
 from monitor.daemon.selfwatch import SelfWatch, host_boot_time, start_up
+from monitor.daemon.shipper import prune_unshipped
 from monitor.domain import Check, DeviceRef, Status, TrapEvent
 from monitor.engine.state import DeviceState, Policy, World, state_from_data
 from monitor.errors import ConfigError, MonitorError
@@ -89,7 +90,8 @@ def load_world(session: Session) -> World:
 
 class Housekeeping(TaskComponent):
     """Time-driven upkeep, run in order with the record: cause re-inference (``hardware`` after its
-    threshold, maintenance windows ending) and the hourly sample roll-up and pruning."""
+    threshold, maintenance windows ending), the hourly sample roll-up and pruning, and — when no hub is
+    configured — dropping the unread national feed."""
 
     name = "housekeeping"
 
@@ -114,6 +116,8 @@ class Housekeeping(TaskComponent):
             if hours or pruned:
                 log.info("samples: %d hour(s) rolled up, %d raw sample(s) older than %d days pruned",
                          hours, pruned, retention)
+            if d.settings.hub is None:  # nobody ships the feed: keep it from growing (a hub later gets a baseline)
+                await d.pipeline.call(lambda s, _w: prune_unshipped(s))
 
     async def _loop(self) -> None:
         while True:

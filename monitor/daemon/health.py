@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from monitor.daemon.shipper import link_info
 from monitor.settings import Settings
 from monitor.storage.models import (
     CheckSample,
@@ -105,9 +106,12 @@ HubReader = Callable[[Session, Settings, datetime], HubLink | None]
 
 
 def hub_link(session: Session, settings: Settings, now: datetime) -> HubLink | None:
-    """HOOK for the office → hub shipper (``monitor/daemon/shipper.py``, issue 15): the link's backlog when
-    ``settings`` names a hub. Returns None (no hub finding, no hub metrics) until the shipper provides it."""
-    return None
+    """The office → hub link (``monitor/daemon/shipper.py``, issue 15) when ``settings`` names a hub: the
+    feed rows not yet acknowledged, the oldest one's time, the last contact. None without ``hub:``."""
+    if settings.hub is None:
+        return None
+    info = link_info(session)
+    return HubLink(backlog=info.backlog_records, oldest_unsent=info.oldest_at, last_accepted=info.last_contact_at)
 
 
 def read_health(session: Session, settings: Settings, now: datetime, *, monitor_name: str = "monitor",

@@ -4,6 +4,9 @@ All database work of the daemon goes through :meth:`Database.run`, which execute
 one transaction on a single dedicated thread. That keeps the event loop free when SQLite is busy or
 the disk is slow (a locked database must never stall checks), serialises writers within the process
 (SQLite has one writer anyway), and turns database failures into :class:`monitor.errors.StorageError`.
+
+Importing this package installs the national feed's session hooks (:mod:`monitor.storage.feed`): every
+committed change of the record also writes its feed row, whoever the writer is.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.storage import feed as _feed  # noqa: F401  (registers the feed's session hooks for every writer)
 from monitor.storage.db import make_sessionmaker, translate
 
 T = TypeVar("T")

@@ -101,23 +101,25 @@ def translate(action: str) -> Iterator[None]:
 # ------------------------------------------------------------------------------------ migrations
 
 
-def alembic_config(engine: Engine) -> AlembicConfig:
+def alembic_config(engine: Engine, location: Path = MIGRATIONS) -> AlembicConfig:
+    """The Alembic config of the migrations in ``location`` (the office's by default; the hub has its own)."""
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(location))
     cfg.attributes["engine"] = engine
     return cfg
 
 
-def head_revision() -> str:
-    script = ScriptDirectory(str(MIGRATIONS))
+def head_revision(location: Path = MIGRATIONS) -> str:
+    script = ScriptDirectory(str(location))
     head = script.get_current_head()
     assert head is not None
     return head
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(engine: Engine, version_table: str | None = None) -> str | None:
     with translate("reading schema version"), engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        opts = {"version_table": version_table} if version_table else {}
+        return MigrationContext.configure(conn, opts=opts).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:

@@ -3,11 +3,16 @@
 Rows are never deleted: a device removed from the config is marked inactive so its outage history
 stays readable in reports. :func:`sync_inventory` returns the mapping every writer needs from a
 :class:`monitor.domain.DeviceRef` to the database id.
+
+A row is written only when something in it changed (``updated_at`` then moves): every change of the
+inventory is a change of the record, shipped to the hub (``monitor/storage/feed.py``), and a restart
+that changes nothing must not re-send every site and device.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +20,17 @@ from sqlalchemy.orm import Session
 from monitor.domain import DeviceRef
 from monitor.settings import Settings
 from monitor.storage.models import DeviceRow, SiteRow
+
+
+def _assign(row: Any, now: datetime, **values: Any) -> None:
+    """Set ``values`` on ``row``; move ``updated_at`` only when one of them differs."""
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name, None) != value:
+            setattr(row, name, value)
+            changed = True
+    if changed or getattr(row, "updated_at", None) is None:
+        row.updated_at = now
 
 
 def sync_inventory(session: Session, settings: Settings, now: datetime) -> dict[DeviceRef, int]:
@@ -27,10 +43,11 @@ def sync_inventory(session: Session, settings: Settings, now: datetime) -> dict[
         if row is None:
             row = SiteRow(id=site.id)
             session.add(row)
-        row.name, row.timezone, row.active, row.updated_at = site.name, site.timezone, True, now
+        _assign(row, now, name=site.name, timezone=site.timezone, code=site.code, province=site.province,
+                active=True)
     for site_id, row in sites.items():
         if site_id not in seen_sites and row.active:
-            row.active, row.updated_at = False, now
+            _assign(row, now, active=False)
     session.flush()
 
     devices = {(row.site_id, row.key): row for row in session.scalars(select(DeviceRow))}
@@ -43,11 +60,11 @@ def sync_inventory(session: Session, settings: Settings, now: datetime) -> dict[
         if drow is None:
             drow = DeviceRow(site_id=site.id, key=dev.id, added_at=now)
             session.add(drow)
-        drow.name, drow.kind, drow.address = dev.name, dev.kind.value, dev.address
-        drow.installed, drow.active, drow.updated_at = dev.installed, True, now
+        _assign(drow, now, name=dev.name, kind=dev.kind.value, address=dev.address, installed=dev.installed,
+                funding=dev.funding, model=dev.model, active=True)
     for key, drow in devices.items():
         if key not in seen and drow.active:
-            drow.active, drow.updated_at = False, now
+            _assign(drow, now, active=False)
     session.flush()
     for site, dev in settings.iter_devices():
         mapping[DeviceRef(site.id, dev.id)] = devices[(site.id, dev.id)].id if (site.id, dev.id) in devices \

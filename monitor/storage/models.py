@@ -82,6 +82,9 @@ class SiteRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(String(16))
+    """Kemendagri area code (``62.12``): the site's national identity, the hub's key (monitor/areas.py)."""
+    province: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime]
 
@@ -98,6 +101,9 @@ class DeviceRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(255))
     installed: Mapped[str | None] = mapped_column(String(10))
+    funding: Mapped[str | None] = mapped_column(String(8))
+    """apbn | apbd | other: who bought it (APBN equipment waits for the Ministry's replacement)."""
+    model: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime]
     added_at: Mapped[datetime | None]
@@ -392,3 +398,79 @@ class KeyValueRow(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime]
+
+
+# ------------------------------------------------------------------------------ the national feed
+
+
+class FeedRow(Base):
+    """One change of the record, written in the same transaction as the change (``monitor/storage/feed.py``):
+    the entity's full snapshot after it. Shipped to the hub oldest first and deleted once acknowledged.
+
+    ``seq`` is allocated from ``feed_state`` inside the writing transaction, so it is gap-free and in commit
+    order. ``version`` is the seq that produced the snapshot (the hub keeps the highest version of each
+    entity). ``site_code`` is the site's Kemendagri code at the time of the change (NULL for office-wide
+    entities, i.e. monitor gaps).
+    """
+
+    __tablename__ = "feed"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=False)
+    entity: Mapped[str] = mapped_column(String(32))
+    local_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(BigInteger)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    site_code: Mapped[str | None] = mapped_column(String(16))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class FeedStateRow(Base):
+    """The feed's sequence counter (one row, ``id`` 1). Updated in every transaction that writes the feed:
+    the row lock (PostgreSQL) or the write lock (SQLite) makes seq order equal commit order."""
+
+    __tablename__ = "feed_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class HubLinkRow(Base):
+    """The shipper's side of the link to the hub (one row, ``id`` 1): what the hub acknowledged, where the
+    current stream starts (``baseline_seq`` .. ``baseline_last``: a full snapshot of the record), and how the link
+    is doing. ``target`` is the hub URL and office id the stream was made for; a new target means a new
+    baseline. Read by ``ektp-monitor hub status`` and the metrics."""
+
+    __tablename__ = "hub_link"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    target: Mapped[str | None] = mapped_column(String(400))
+    baseline_seq: Mapped[int | None] = mapped_column(BigInteger)
+    baseline_last: Mapped[int | None] = mapped_column(BigInteger)
+    acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_contact_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class HubAnswerRow(Base):
+    """An answer of the Ministry (received, replacement approved, shipped, resolved) about one of this
+    office's incidents, as it arrived in an ingest reply. ``hub_id`` is the hub's id of the answer (each is
+    recorded once); ``confirmed`` says the hub has been told it arrived. Not shipped back (the hub is its
+    source). Turned into messages to the head of office by the answers part of the hub (issue 15, part B)."""
+
+    __tablename__ = "hub_answers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hub_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    site_code: Mapped[str] = mapped_column(String(16))
+    incident_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(200))
+    answered_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)

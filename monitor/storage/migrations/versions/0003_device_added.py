@@ -1,7 +1,7 @@
 """devices.added_at: when a device was first watched (the coverage model's "not yet monitored")
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-04
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0005"   # main's head when this branch merged it (issue 15's national feed)
 branch_labels = None
 depends_on = None
 
