@@ -168,6 +168,8 @@ class HubDevice(HubBase):
     model: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime]
+    added_at: Mapped[datetime | None]
+    """When the office first watched it (the coverage model's "not yet monitored"; NULL: since monitoring began)."""
     version: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime]
 

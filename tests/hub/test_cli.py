@@ -133,7 +133,7 @@ def test_hub_outages_prints_the_national_list(hub_engine: object, pg_url: str, t
     closed = subprocess.run(f"{BIN} hub outages -c {cfg} --json | head -c 0", shell=True, capture_output=True,
                             text=True, timeout=60)
     assert closed.returncode == 0 and "Traceback" not in closed.stderr
-    assert run("hub", "db", "current", "-c", str(cfg)).stdout.startswith("hub0001 (up to date)")
+    assert run("hub", "db", "current", "-c", str(cfg)).stdout.startswith("hub0002 (up to date)")
 
 
 def test_the_example_hub_yaml_is_valid() -> None:
